@@ -1,0 +1,69 @@
+r"""DCGAN on Fashion-MNIST at 32x32: pgen's default job.
+
+    python -m pgen train --config configs/fashion_mnist_dcgan.py --workdir runs/fmnist
+    python -m pgen train --config configs/fashion_mnist_dcgan.py:smoke --workdir /tmp/smoke
+
+The `smoke` variant shrinks everything so a run takes seconds (tests use it).
+"""
+
+import ml_collections
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+  config = ml_collections.ConfigDict()
+  config.seed = 0  # Seeds parameters, latents and the data order.
+  config.total_steps = 8000  # Generator updates; a resumed run continues up to this.
+  config.batch_size = 64  # Global batch: divided over processes, then devices.
+
+  config.data = ml_collections.ConfigDict()
+  config.data.name = "fashion_mnist"  # A TFDS dataset name.
+  config.data.split = "train"
+  config.data.resolution = 32  # Images are padded (never stretched) to this size.
+  config.data.pad_value = 0  # Fashion-MNIST's background is black.
+  config.data.data_dir = ml_collections.FieldReference(None, field_type=str)  # TFDS data_dir; None = TFDS default.
+  # Where the four original IDX files are looked for when preparing offline.
+  config.data.manual_dir = "/usr/share/datasets/fashion-mnist"
+  config.data.download = True  # Try the normal TFDS download when no local files are found.
+  config.data.shuffle_buffer = 60_000  # Whole dataset: a full shuffle each epoch.
+
+  config.model = ml_collections.ConfigDict()
+  config.model.name = "dcgan"
+  config.model.latent_dim = 100
+  config.model.g_width = 64  # Channels of the last generator block; doubled per block towards 4x4.
+  config.model.d_width = 64  # Channels of the first discriminator block; doubled per block.
+  # How G doubles resolution: "subpixel" (2x2 conv + depth-to-space), "nearest"
+  # (upsample + 3x3 conv) or "transpose" (DCGAN's 4x4 stride-2 transposed conv).
+  config.model.upsample = "subpixel"
+  # How D halves it: "space_to_depth" (+ 2x2 conv) or "strided" (DCGAN's 4x4 stride-2 conv).
+  # Each pair has the same parameters and FLOPs; bench/RESULTS.md has the speeds on CPU.
+  config.model.downsample = "space_to_depth"
+
+  config.optim = ml_collections.ConfigDict()
+  config.optim.g_learning_rate = 2e-4
+  config.optim.d_learning_rate = 2e-4
+  config.optim.b1 = 0.5
+  config.optim.b2 = 0.999
+
+  config.ema_decay = 0.999  # EMA of generator weights; samples use the EMA generator.
+
+  config.log_every_steps = 100
+  config.sample_every_steps = 1000
+  config.checkpoint_every_steps = 1000
+  config.keep_checkpoints = 3  # Newest checkpoints kept; older ones are deleted.
+  config.num_sample_images = 100  # Images in the fixed-latent sample grid.
+  config.profile_steps = 0  # >0: write a profiler trace of that many steps on process 0.
+
+  if variant == "smoke":
+    config.total_steps = 6
+    config.batch_size = 16
+    config.model.latent_dim = 16
+    config.model.g_width = 8
+    config.model.d_width = 8
+    config.data.shuffle_buffer = 256
+    config.log_every_steps = 2
+    config.sample_every_steps = 3
+    config.checkpoint_every_steps = 3
+    config.num_sample_images = 16
+  elif variant:
+    raise ValueError(f"Unknown config variant {variant!r}; the only variant is 'smoke'.")
+  return config

@@ -1,0 +1,3 @@
+from pgen.main import run
+
+run()

@@ -1,0 +1,55 @@
+"""Checkpoints of the GANState with Orbax: async saves, a keep-newest policy, resume.
+
+    manager = create_manager(workdir, config)
+    state = restore_latest(manager, abstract_state)   # None when the run is new
+    save(manager, step, state)                        # on the interval; force=True otherwise
+    manager.wait_until_finished()                     # before the process exits
+
+Resume order: this workdir's latest checkpoint, else a fresh state from the config seed.
+Orbax writes each step to a temporary directory and renames it only when complete, so an
+interrupted save never replaces or damages an earlier checkpoint. Restoring into
+`abstract_state` (which carries the current mesh's shardings) reshards a checkpoint
+written with any other device or process layout.
+"""
+
+import os
+
+import ml_collections
+import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None,
+                   *, read_only: bool = False) -> ocp.CheckpointManager:
+  """A manager saving every `checkpoint_every_steps`, keeping the newest `keep_checkpoints`."""
+  if read_only:
+    options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+  else:
+    options = ocp.CheckpointManagerOptions(
+        save_decision_policy=checkpoint_managers.FixedIntervalPolicy(
+            config.checkpoint_every_steps),
+        preservation_policy=checkpoint_managers.LatestN(config.keep_checkpoints),
+        enable_async_checkpointing=True,
+        create=True)
+  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+
+
+def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | None = None):
+  """The checkpoint at `step` (default: the latest) restored into `abstract_state`'s shardings."""
+  if step is None:
+    step = manager.latest_step()
+    if step is None:
+      return None
+  elif step not in manager.all_steps():
+    raise ValueError(f"No checkpoint for step {step} in {manager.directory}; available steps: "
+                     f"{sorted(manager.all_steps())}.")
+  return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+
+
+def save(manager: ocp.CheckpointManager, step: int, state, *, force: bool = False) -> bool:
+  """Starts an async save when the policy (or `force`) says so; True if one started."""
+  return manager.save(step, args=ocp.args.StandardSave(state), force=force)

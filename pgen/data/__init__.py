@@ -1,0 +1,1 @@
+"""Datasets (TFDS builders, prepared offline when needed) and the input pipeline."""

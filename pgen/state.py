@@ -1,0 +1,74 @@
+"""GANState: everything a run needs to continue, as one pytree, created already sharded.
+
+    g_tx, d_tx = make_optimizers(config.optim)
+    abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx,
+                                         mesh, image_shape)
+    state = init()  # or a checkpoint restored into abstract_state
+
+`abstract_state` (shapes, dtypes, shardings) is what a checkpoint restores into, so a
+checkpoint written on one device layout is resharded onto the current one.
+"""
+
+import functools
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+from pgen import sharding
+
+
+@flax.struct.dataclass
+class GANState:
+  step: jax.Array  # Completed generator updates.
+  rng: jax.Array  # Base key; step k uses fold_in(rng, k).
+  g_params: Any
+  g_batch_stats: Any  # Generator BatchNorm running statistics (global-batch).
+  d_params: Any
+  g_opt_state: Any
+  d_opt_state: Any
+  ema_g_params: Any  # Exponential moving average of g_params: what sampling uses.
+
+
+def make_optimizers(optim: ml_collections.ConfigDict):
+  """Adam for G and D with their own learning rates (TTUR-ready)."""
+  g_tx = optax.adam(optim.g_learning_rate, b1=optim.b1, b2=optim.b2)
+  d_tx = optax.adam(optim.d_learning_rate, b1=optim.b1, b2=optim.b2)
+  return g_tx, d_tx
+
+
+def init_state(rng, *, generator, discriminator, g_tx, d_tx, image_shape, latent_dim):
+  g_key, d_key, train_key = jax.random.split(rng, 3)
+  g_vars = generator.init(g_key, jnp.zeros((1, latent_dim)), train=False)
+  d_vars = discriminator.init(d_key, jnp.zeros((1, *image_shape)))
+  return GANState(
+      step=jnp.zeros((), jnp.int32),
+      rng=train_key,
+      g_params=g_vars["params"],
+      g_batch_stats=g_vars["batch_stats"],
+      d_params=d_vars["params"],
+      g_opt_state=g_tx.init(g_vars["params"]),
+      d_opt_state=d_tx.init(d_vars["params"]),
+      ema_g_params=g_vars["params"],
+  )
+
+
+def state_factory(config, generator, discriminator, g_tx, d_tx, mesh, image_shape):
+  """Returns (abstract_state, init): init() builds the state directly in its shardings."""
+  init = functools.partial(init_state, generator=generator, discriminator=discriminator,
+                           g_tx=g_tx, d_tx=d_tx, image_shape=tuple(image_shape),
+                           latent_dim=config.model.latent_dim)
+  rng = jax.random.PRNGKey(config.seed)
+  shapes = jax.eval_shape(init, rng)
+  state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh), shapes)
+  abstract_state = jax.tree.map(
+      lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, state_sharding)
+  init_sharded = jax.jit(init, out_shardings=state_sharding)
+  return abstract_state, lambda: init_sharded(rng)
+
+
+def state_shardings(abstract_state):
+  return jax.tree.map(lambda s: s.sharding, abstract_state)
