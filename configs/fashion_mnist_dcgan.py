@@ -12,7 +12,7 @@ import ml_collections
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.seed = 0  # Seeds parameters, latents and the data order.
-  config.total_steps = 8000  # Generator updates; a resumed run continues up to this.
+  config.total_steps = 5000  # Generator updates; a resumed run continues up to this.
   config.batch_size = 64  # Global batch: divided over processes, then devices.
 
   config.data = ml_collections.ConfigDict()
@@ -46,6 +46,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
 
   config.ema_decay = 0.999  # EMA of generator weights; samples use the EMA generator.
 
+  config.eval = ml_collections.ConfigDict()
+  config.eval.every_steps = 1000  # Metrics of EMA samples in TensorBoard; 0 turns them off.
+  config.eval.num_samples = 5000  # Generated images per evaluation.
+  config.eval.reference_split = "train"  # Real images the samples are compared with.
+
   config.log_every_steps = 100
   config.sample_every_steps = 1000
   config.checkpoint_every_steps = 1000
@@ -64,6 +69,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.sample_every_steps = 3
     config.checkpoint_every_steps = 3
     config.num_sample_images = 16
+    config.eval.every_steps = 3
+    config.eval.num_samples = 200
+    config.eval.reference_split = "test"
   elif variant:
     raise ValueError(f"Unknown config variant {variant!r}; the only variant is 'smoke'.")
   return config

@@ -25,14 +25,20 @@ def checkpoint_dir(workdir: str) -> str:
 
 def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None,
                    *, read_only: bool = False) -> ocp.CheckpointManager:
-  """A manager saving every `checkpoint_every_steps`, keeping the newest `keep_checkpoints`."""
+  """A manager saving every `checkpoint_every_steps`, keeping the newest `keep_checkpoints`
+  and, when the run evaluates, also the checkpoint with the lowest Frechet distance."""
   if read_only:
     options = ocp.CheckpointManagerOptions(read_only=True, create=False)
   else:
+    keep = checkpoint_managers.LatestN(config.keep_checkpoints)
+    if config.eval.every_steps > 0:
+      keep = checkpoint_managers.AnyPreservationPolicy([keep, checkpoint_managers.BestN(
+          get_metric_fn=lambda metrics: metrics["fd"], reverse=True, n=1,
+          keep_checkpoints_without_metrics=False)])
     options = ocp.CheckpointManagerOptions(
         save_decision_policy=checkpoint_managers.FixedIntervalPolicy(
             config.checkpoint_every_steps),
-        preservation_policy=checkpoint_managers.LatestN(config.keep_checkpoints),
+        preservation_policy=keep,
         enable_async_checkpointing=True,
         create=True)
   return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
@@ -50,6 +56,8 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | N
   return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
 
 
-def save(manager: ocp.CheckpointManager, step: int, state, *, force: bool = False) -> bool:
-  """Starts an async save when the policy (or `force`) says so; True if one started."""
-  return manager.save(step, args=ocp.args.StandardSave(state), force=force)
+def save(manager: ocp.CheckpointManager, step: int, state, *, force: bool = False,
+         metrics: dict | None = None) -> bool:
+  """Starts an async save when the policy (or `force`) says so; True if one started.
+  `metrics` (e.g. {"fd": ...}) rank the checkpoint for the keep-best policy."""
+  return manager.save(step, args=ocp.args.StandardSave(state), force=force, metrics=metrics)

@@ -36,12 +36,10 @@ def load_run_config(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
   return config, data_info
 
 
-def generate(workdir: str, num: int, out: str, *, step: int | None = None, seed: int = 0) -> str:
-  """Writes `num` samples of the checkpoint at `step` (default latest) to `out`."""
+def sample_run(workdir: str, num: int, *, step: int | None = None, seed: int = 0):
+  """(uint8 images (num, H, W, C), checkpoint step, run config) from the EMA generator."""
   if num <= 0:
     raise ValueError(f"--num={num} must be positive.")
-  if not out.endswith((".png", ".npz")):
-    raise ValueError(f"--out={out} must end in .png (a grid) or .npz (arrays).")
   config, data_info = load_run_config(workdir)
   mesh = sharding.make_mesh()
   setup = build(config, mesh, tuple(data_info["image_shape"]))
@@ -50,14 +48,20 @@ def generate(workdir: str, num: int, out: str, *, step: int | None = None, seed:
   if state is None:
     raise FileNotFoundError(f"{checkpointing.checkpoint_dir(workdir)} has no checkpoint yet; "
                             "train first (checkpoints are written every checkpoint_every_steps).")
-  restored_step = int(sharding.to_host(state.step))
   sample = samples.make_sampler(setup.generator, config.model.latent_dim, mesh)
   key = jax.random.PRNGKey(seed)
   chunks = []
   for i, start in enumerate(range(0, num, _CHUNK)):
     chunks.append(sample(state.ema_g_params, state.g_batch_stats, jax.random.fold_in(key, i),
                          min(_CHUNK, num - start)))
-  images = np.concatenate(chunks)
+  return np.concatenate(chunks), int(sharding.to_host(state.step)), config
+
+
+def generate(workdir: str, num: int, out: str, *, step: int | None = None, seed: int = 0) -> str:
+  """Writes `num` samples of the checkpoint at `step` (default latest) to `out`."""
+  if not out.endswith((".png", ".npz")):
+    raise ValueError(f"--out={out} must end in .png (a grid) or .npz (arrays).")
+  images, restored_step, _ = sample_run(workdir, num, step=step, seed=seed)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
   if out.endswith(".png"):
     samples.save_png(samples.image_grid(images), out)

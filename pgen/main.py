@@ -3,6 +3,8 @@ r"""Command line: `python -m pgen <command> [flags]`.
     python -m pgen train    --config configs/fashion_mnist_dcgan.py --workdir runs/fmnist \
                             [--config.KEY=VALUE ...]
     python -m pgen generate --workdir runs/fmnist --num 64 --out grid.png
+    python -m pgen evaluate --workdir runs/fmnist [--step N] [--num 10000]
+    python -m pgen evaluate --npz samples.npz --config configs/fashion_mnist_dcgan.py
 """
 
 import sys
@@ -10,15 +12,22 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-COMMANDS = ("train", "generate")
+COMMANDS = ("train", "generate", "evaluate")
 
 config_flags.DEFINE_config_file(
     "config", None, "A configs/*.py file (optionally `file.py:variant`).", lock_config=True)
 flags.DEFINE_string("workdir", None, "Directory of the run: checkpoints, logs, samples.")
-flags.DEFINE_integer("num", 64, "generate: how many images.")
+flags.DEFINE_integer("num", None, "generate, evaluate: how many images (64; 10000).")
+flags.DEFINE_string("npz", None, "evaluate: score the uint8 `images` of this file instead.")
 flags.DEFINE_string("out", None, "generate: output path, .png (grid) or .npz (arrays).")
-flags.DEFINE_integer("step", None, "generate: checkpoint step (default: the latest).")
+flags.DEFINE_integer("step", None, "generate, evaluate: checkpoint step (default: latest).")
 flags.DEFINE_integer("seed", 0, "generate: seed of the latents.")
+flags.DEFINE_string("coordinator_address", None,
+                    "Multi-process: host:port of process 0 (or PGEN_COORDINATOR_ADDRESS).")
+flags.DEFINE_integer("num_processes", None, "Multi-process: how many (or PGEN_NUM_PROCESSES).")
+flags.DEFINE_integer("process_id", None, "Multi-process: this one's index (or PGEN_PROCESS_ID).")
+flags.DEFINE_integer("heartbeat_timeout_s", 100,
+                     "Multi-process: a process silent this long counts as dead; all stop.")
 FLAGS = flags.FLAGS
 
 
@@ -29,9 +38,12 @@ def _usage_error(message: str) -> None:
 def main(argv):
   if len(argv) != 2 or argv[1] not in COMMANDS:
     _usage_error(f"Expected one command from {COMMANDS}, got {argv[1:]}.")
-  if FLAGS.workdir is None:
+  if FLAGS.workdir is None and not (argv[1] == "evaluate" and FLAGS.npz):
     _usage_error("--workdir is required.")
   # Imported here so that `--help` and flag errors come back without loading TF and JAX.
+  from pgen import distributed
+  distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
+                         heartbeat_timeout_s=FLAGS.heartbeat_timeout_s)
   import tensorflow as tf
   tf.config.set_visible_devices([], "GPU")  # The input pipeline must not take accelerator memory.
 
@@ -40,11 +52,20 @@ def main(argv):
       _usage_error("--config is required for train.")
     from pgen.train import train_and_evaluate
     train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  else:
+  elif argv[1] == "generate":
     if FLAGS.out is None:
       _usage_error("--out is required for generate.")
     from pgen.generate import generate
-    generate(FLAGS.workdir, FLAGS.num, FLAGS.out, step=FLAGS.step, seed=FLAGS.seed)
+    generate(FLAGS.workdir, FLAGS.num or 64, FLAGS.out, step=FLAGS.step, seed=FLAGS.seed)
+  else:
+    from pgen.evaluation import evaluate
+    if FLAGS.npz:
+      if FLAGS.config is None:
+        _usage_error("--config is required with --npz: it names the dataset to compare with.")
+      result = evaluate.evaluate_npz(FLAGS.npz, FLAGS.config)
+    else:
+      result = evaluate.evaluate_run(FLAGS.workdir, step=FLAGS.step, num=FLAGS.num or 10000)
+    evaluate.print_table(result)
   logging.info("Done.")
 
 

@@ -23,6 +23,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 from clu import metric_writers, periodic_actions
+from jax.experimental import multihost_utils
 
 from pgen import checkpointing, run_record, samples, sharding
 from pgen.data import pipeline, sources
@@ -105,22 +106,33 @@ class _MetricWindow:
     return means
 
 
-class _TerminationFlag:
-  """Set by SIGTERM/SIGINT; the loop then checkpoints and stops cleanly."""
+class _StopRequests:
+  """SIGTERM or SIGINT asks the run to checkpoint and stop at a step all processes agree on.
+
+  One process: a Python signal handler sets a flag. Several: JAX's preemption service
+  (started by jax.distributed) catches SIGTERM on any process and every process's
+  `reached_preemption_sync_point` turns true at the same step.
+  """
 
   def __init__(self):
-    self.signal = None
+    self._signal = None
     self._previous = {}
 
   def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
+    if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
       for sig in (signal.SIGTERM, signal.SIGINT):
         self._previous[sig] = signal.signal(sig, self._handle)
     return self
 
   def _handle(self, signum, frame):
     del frame
-    self.signal = signal.Signals(signum).name
+    self._signal = signal.Signals(signum).name
+
+  def requested(self, step: int) -> str | None:
+    """The reason to stop after `step`, or None."""
+    if jax.process_count() > 1:
+      return "SIGTERM" if multihost_utils.reached_preemption_sync_point(step) else None
+    return self._signal
 
   def __exit__(self, *exc):
     for sig, handler in self._previous.items():
@@ -181,10 +193,28 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
     hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=config.profile_steps,
                                           first_profile=start_step + 10, every_secs=None))
   window = _MetricWindow()
-  last_saved = start_step
   window_start, input_wait_s = time.time(), 0.0
 
-  def write_samples(step):
+  evaluator = None
+  if config.eval.every_steps > 0:
+    from pgen.evaluation.evaluate import Evaluator  # Loads the feature extractor.
+    evaluator = Evaluator(config, builder) if is_chief else None
+  eval_key = jax.random.fold_in(samples.grid_key(config.seed), 1)
+
+  def evaluate(step, state):
+    """Metrics of EMA samples to TensorBoard; returns the Frechet distance on every process."""
+    with report_progress.timed("eval"):
+      images = sample(state.ema_g_params, state.g_batch_stats, eval_key,
+                      config.eval.num_samples)
+      fd = 0.0
+      if is_chief:
+        result = evaluator(images)
+        writer.write_scalars(step, {f"eval/{k}": v for k, v in result.items()
+                                    if isinstance(v, (int, float))})
+        fd = result["fd"]
+      return float(multihost_utils.broadcast_one_to_all(np.float64(fd)))
+
+  def write_samples(step, state):
     with report_progress.timed("samples"):
       images = sample(state.ema_g_params, state.g_batch_stats, samples.grid_key(config.seed),
                       config.num_sample_images)
@@ -193,7 +223,7 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
         samples.save_png(grid, os.path.join(sample_dir, f"step_{step:08d}.png"))
         writer.write_images(step, {"samples": grid[None]})
 
-  with metric_writers.ensure_flushes(writer), _TerminationFlag() as termination:
+  with metric_writers.ensure_flushes(writer), _StopRequests() as stop_requests:
     for step in range(start_step + 1, config.total_steps + 1):
       t = time.time()
       batch = next(batches)
@@ -209,6 +239,7 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
         hook(step)
 
       last = step == config.total_steps
+      stop = stop_requests.requested(step)
       if step % config.log_every_steps == 0 or last:
         steps_in_window = len(window)
         scalars = window.mean_and_clear()
@@ -220,14 +251,17 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
         writer.write_scalars(step, scalars)
         window_start, input_wait_s = time.time(), 0.0
       if step % config.sample_every_steps == 0 or last:
-        write_samples(step)
-      if manager.should_save(step) or last or termination.signal:
+        write_samples(step, state)
+      eval_metrics = None
+      if config.eval.every_steps > 0 and (step % config.eval.every_steps == 0 or last):
+        window.check_finite()
+        eval_metrics = {"fd": evaluate(step, state)}
+      if manager.should_save(step) or last or stop:
         window.check_finite()  # Never checkpoint a state that came from a non-finite step.
         with report_progress.timed("checkpoint"):
-          checkpointing.save(manager, step, state, force=True)
-        last_saved = step
-      if termination.signal:
+          checkpointing.save(manager, step, state, force=True, metrics=eval_metrics)
+      if stop:
         logging.warning("Got %s: saved the checkpoint of step %d and stopped. Run the same "
-                        "command again to resume.", termination.signal, last_saved)
+                        "command again to resume.", stop, step)
         break
   return state

@@ -1,0 +1,1 @@
+"""Evaluation: feature extractors, sample-quality metrics, and the evaluate command."""

@@ -1,0 +1,67 @@
+"""`python -m pgen` as a user runs it: flag errors, train then generate, SIGTERM."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG = os.path.join(ROOT, "configs", "fashion_mnist_dcgan.py")
+
+
+def _pgen(*args, **kwargs):
+  return subprocess.run([sys.executable, "-m", "pgen", *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"),
+                        **kwargs)
+
+
+def test_mistyped_config_key_names_the_key(tmp_path):
+  result = _pgen("train", "--config", f"{CONFIG}:smoke", "--workdir", str(tmp_path),
+                 "--config.totl_steps=5")
+  assert result.returncode != 0
+  assert "totl_steps" in result.stderr
+  assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_unknown_command_lists_the_commands(tmp_path):
+  result = _pgen("trian", "--workdir", str(tmp_path))
+  assert result.returncode != 0 and "('train', 'generate')" in result.stderr
+
+
+def test_train_then_generate_from_the_command_line(fmnist_data_dir, tmp_path):
+  workdir = str(tmp_path / "run")
+  result = _pgen("train", "--config", f"{CONFIG}:smoke", "--workdir", workdir,
+                 f"--config.data.data_dir={fmnist_data_dir}", "--config.total_steps=3")
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = str(tmp_path / "samples.npz")
+  result = _pgen("generate", "--workdir", workdir, "--num", "12", "--out", out)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert np.load(out)["images"].shape == (12, 32, 32, 1)
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_cleanly(fmnist_data_dir, tmp_path):
+  workdir = tmp_path / "run"
+  process = subprocess.Popen(
+      [sys.executable, "-m", "pgen", "train", "--config", f"{CONFIG}:smoke", "--workdir",
+       str(workdir), f"--config.data.data_dir={fmnist_data_dir}",
+       "--config.total_steps=1000000", "--config.checkpoint_every_steps=1000000",
+       "--config.sample_every_steps=1000000", "--config.log_every_steps=1"],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  try:
+    deadline = time.time() + 240
+    while not list(workdir.glob("events.out.tfevents.*")) or os.path.getsize(
+        next(workdir.glob("events.out.tfevents.*"))) < 2000:
+      assert time.time() < deadline and process.poll() is None, "training did not start"
+      time.sleep(0.5)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=120)
+  finally:
+    process.kill()
+  assert process.returncode == 0, output[-3000:]
+  assert "Got SIGTERM: saved the checkpoint of step" in output
+  steps = [int(s) for s in os.listdir(workdir / "checkpoints") if s.isdigit()]
+  assert len(steps) == 1 and steps[0] > 0

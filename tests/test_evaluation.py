@@ -1,0 +1,69 @@
+"""The shipped classifier and the evaluate command on real Fashion-MNIST images."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from pgen.data import pipeline, sources
+from pgen.evaluation import classifier, evaluate
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def test_split(fmnist_data_dir):
+  from configs import fashion_mnist_dcgan
+  config = fashion_mnist_dcgan.get_config()
+  config.data.data_dir = fmnist_data_dir
+  builder = sources.get_builder(config.data)
+  return config, builder, *pipeline.load_split(builder, config, "test")
+
+
+def test_shipped_classifier_accuracy_is_the_recorded_one(test_split):
+  _, _, images, labels = test_split
+  record = json.load(open(classifier.RECORD))
+  assert record["sha256"] == classifier.weights_sha256()
+  _, logits = classifier.classify(images)
+  accuracy = float((logits.argmax(1) == labels).mean())
+  assert accuracy == pytest.approx(record["test_accuracy"], abs=2e-4)
+  assert accuracy >= 0.92
+
+
+def test_real_images_score_well_noise_and_collapse_score_badly(test_split):
+  config, builder, images, labels = test_split
+  evaluator = evaluate.Evaluator(config, builder)  # Reference: the 60k train images.
+  real = evaluator(images[:5000])
+  noise = evaluator(np.random.default_rng(0).integers(0, 256, images[:5000].shape, np.uint8))
+  collapsed = evaluator(images[labels == 7])  # Sneakers only.
+  assert real["fd"] < 0.05 * noise["fd"] and real["fd"] < 0.1 * collapsed["fd"]
+  assert real["precision"] > 0.6 and real["recall"] > 0.6
+  assert real["class_entropy"] > 0.98 * real["class_entropy_max"]
+  assert collapsed["class_entropy"] < 0.2 and collapsed["recall"] < 0.2
+  assert noise["precision"] < 0.05
+  assert set(real) >= {"kid", "kid_std", "density", "coverage", "classifier_score",
+                       "feature_extractor", "reference", "num_samples"}
+
+
+def test_evaluate_command_prints_every_metric_and_is_repeatable(smoke_config, tmp_path):
+  from pgen.train import train_and_evaluate
+  workdir = str(tmp_path / "run")
+  train_and_evaluate(smoke_config, workdir)
+  outputs = []
+  for _ in range(2):
+    result = subprocess.run(
+        [sys.executable, "-m", "pgen", "evaluate", "--workdir", workdir, "--num", "300"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    outputs.append(result.stdout)
+  assert outputs[0] == outputs[1]
+  for name in ("fd", "kid", "precision", "recall", "density", "coverage", "class_entropy",
+               "classifier_score", "nearest_train_l2_min", "feature_extractor", "reference"):
+    assert name in outputs[0]
+  assert "num_samples" in outputs[0] and "300" in outputs[0]
+  metrics = json.load(open(os.path.join(workdir, "metrics_00000006.json")))
+  assert metrics["step"] == 6 and metrics["num_samples"] == 300
+  assert os.path.isfile(os.path.join(workdir, "memorization_00000006.png"))
