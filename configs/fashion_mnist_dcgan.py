@@ -69,7 +69,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     config.sample_every_steps = 3
     config.checkpoint_every_steps = 3
     config.num_sample_images = 16
-    config.eval.every_steps = 3
+    config.eval.every_steps = 0
     config.eval.num_samples = 200
     config.eval.reference_split = "test"
   elif variant:

@@ -53,7 +53,14 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | N
   elif step not in manager.all_steps():
     raise ValueError(f"No checkpoint for step {step} in {manager.directory}; available steps: "
                      f"{sorted(manager.all_steps())}.")
-  return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+  try:
+    return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+  except (ValueError, KeyError, TypeError) as e:
+    raise ValueError(
+        f"Checkpoint {step} in {manager.directory} does not fit the state of this config "
+        f"({type(e).__name__}: {e}). It was written with another model or optimizer setup "
+        "(the run's config.json has it): train with that config, or use a new --workdir."
+    ) from e
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, *, force: bool = False,

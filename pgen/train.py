@@ -196,9 +196,9 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
   window_start, input_wait_s = time.time(), 0.0
 
   evaluator = None
-  if config.eval.every_steps > 0:
+  if config.eval.every_steps > 0 and is_chief:
     from pgen.evaluation.evaluate import Evaluator  # Loads the feature extractor.
-    evaluator = Evaluator(config, builder) if is_chief else None
+    evaluator = Evaluator(config, builder)
   eval_key = jax.random.fold_in(samples.grid_key(config.seed), 1)
 
   def evaluate(step, state):
@@ -250,6 +250,7 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
         scalars["d_learning_rate"] = config.optim.d_learning_rate
         writer.write_scalars(step, scalars)
         window_start, input_wait_s = time.time(), 0.0
+      actions_start = time.time()
       if step % config.sample_every_steps == 0 or last:
         write_samples(step, state)
       eval_metrics = None
@@ -260,6 +261,7 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
         window.check_finite()  # Never checkpoint a state that came from a non-finite step.
         with report_progress.timed("checkpoint"):
           checkpointing.save(manager, step, state, force=True, metrics=eval_metrics)
+      window_start += time.time() - actions_start  # images/s counts training time only.
       if stop:
         logging.warning("Got %s: saved the checkpoint of step %d and stopped. Run the same "
                         "command again to resume.", stop, step)

@@ -67,3 +67,26 @@ def test_evaluate_command_prints_every_metric_and_is_repeatable(smoke_config, tm
   metrics = json.load(open(os.path.join(workdir, "metrics_00000006.json")))
   assert metrics["step"] == 6 and metrics["num_samples"] == 300
   assert os.path.isfile(os.path.join(workdir, "memorization_00000006.png"))
+
+
+def test_training_evaluates_and_keeps_the_best_checkpoint(smoke_config, tmp_path):
+  from clu.metric_writers import summary_writer  # noqa: F401  (tensorboard event reading below)
+  from tensorboard.backend.event_processing import event_accumulator
+
+  from pgen import checkpointing
+  from pgen.train import train_and_evaluate
+  workdir = str(tmp_path / "run")
+  smoke_config.eval.every_steps = 3
+  smoke_config.checkpoint_every_steps = 3
+  smoke_config.keep_checkpoints = 1
+  smoke_config.total_steps = 9
+  train_and_evaluate(smoke_config, workdir)
+  events = event_accumulator.EventAccumulator(workdir, size_guidance={"tensors": 0})
+  events.Reload()
+  fds = {e.step: float(np.asarray(__import__("tensorflow").make_ndarray(e.tensor_proto)))
+         for e in events.Tensors("eval/fd")}
+  assert sorted(fds) == [3, 6, 9] and all(np.isfinite(v) and v > 0 for v in fds.values())
+  assert "eval/recall" in events.Tags()["tensors"]
+  best = min(fds, key=fds.get)
+  kept = checkpointing.create_manager(workdir, read_only=True).all_steps()
+  assert sorted(kept) == sorted({best, 9})

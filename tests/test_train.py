@@ -103,3 +103,13 @@ def test_second_run_in_the_same_workdir_is_refused(smoke_config, tmp_path):
 def test_generate_on_a_directory_that_is_not_a_run_explains(tmp_path):
   with pytest.raises(FileNotFoundError, match="not a pgen training workdir"):
     generate(str(tmp_path), num=4, out=str(tmp_path / "x.png"))
+
+
+def test_resuming_with_an_incompatible_model_config_explains(smoke_config, tmp_path):
+  workdir = str(tmp_path / "run")
+  smoke_config.total_steps = 3
+  train_and_evaluate(smoke_config, workdir)
+  smoke_config.model.g_width = 12
+  smoke_config.total_steps = 6
+  with pytest.raises(ValueError, match="does not fit the state of this config"):
+    train_and_evaluate(smoke_config, workdir)
