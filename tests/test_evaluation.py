@@ -43,7 +43,9 @@ def test_real_images_score_well_noise_and_collapse_score_badly(test_split):
   assert real["precision"] > 0.6 and real["recall"] > 0.6
   assert real["class_entropy"] > 0.98 * real["class_entropy_max"]
   assert collapsed["class_entropy"] < 0.2 and collapsed["recall"] < 0.2
-  assert noise["precision"] < 0.05
+  # Noise collapses to one point in feature space: k-NN precision is fooled by the one
+  # real outlier whose ball holds it (a known weakness); recall, coverage and density are not.
+  assert noise["recall"] == 0.0 and noise["coverage"] < 0.01 and noise["density"] < 0.5
   assert set(real) >= {"kid", "kid_std", "density", "coverage", "classifier_score",
                        "feature_extractor", "reference", "num_samples"}
 

@@ -103,6 +103,6 @@ def class_histogram(predicted: np.ndarray, num_classes: int) -> dict[str, float]
   share of the rarest class: low values signal mode collapse."""
   counts = np.bincount(predicted, minlength=num_classes).astype(np.float64)
   p = counts / counts.sum()
-  entropy = -(p[p > 0] * np.log(p[p > 0])).sum()
+  entropy = -(p[p > 0] * np.log(p[p > 0])).sum() + 0.0  # + 0.0 turns -0.0 into 0.0.
   return {"class_entropy": float(entropy), "class_entropy_max": float(np.log(num_classes)),
           "rarest_class_share": float(p.min())}
