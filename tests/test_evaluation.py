@@ -46,7 +46,8 @@ def test_real_images_score_well_noise_and_collapse_score_badly(test_split):
   # Noise collapses to one point in feature space: k-NN precision is fooled by the one
   # real outlier whose ball holds it (a known weakness); recall, coverage and density are not.
   assert noise["recall"] == 0.0 and noise["coverage"] < 0.01 and noise["density"] < 0.5
-  assert set(real) >= {"kid", "kid_std", "density", "coverage", "classifier_score",
+  assert collapsed["ms_ssim"] > real["ms_ssim"]  # One class: samples look more alike.
+  assert set(real) >= {"kid", "kid_std", "density", "coverage", "classifier_score", "ms_ssim",
                        "feature_extractor", "reference", "num_samples"}
 
 
@@ -62,7 +63,7 @@ def test_evaluate_command_prints_every_metric_and_is_repeatable(smoke_config, tm
     assert result.returncode == 0, result.stderr[-3000:]
     outputs.append(result.stdout)
   assert outputs[0] == outputs[1]
-  for name in ("fd", "kid", "precision", "recall", "density", "coverage", "class_entropy",
+  for name in ("fd", "kid", "ms_ssim", "precision", "recall", "density", "coverage", "class_entropy",
                "classifier_score", "nearest_train_l2_min", "feature_extractor", "reference"):
     assert name in outputs[0]
   assert "num_samples" in outputs[0] and "300" in outputs[0]

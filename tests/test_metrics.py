@@ -79,3 +79,15 @@ def test_class_histogram_and_classifier_score_flag_collapse():
   confident_one = np.eye(10)[np.full(1000, 3)] * 0.99 + 0.001
   assert metrics.inception_score(confident_diverse)[0] > 8
   assert metrics.inception_score(confident_one)[0] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_ms_ssim_is_one_for_identical_images_and_low_for_unrelated_ones():
+  rng = np.random.default_rng(5)
+  images = rng.integers(0, 256, (20, 32, 32, 1)).astype(np.uint8)
+  np.testing.assert_allclose(metrics.ms_ssim(images, images), 1.0, atol=1e-9)
+  unrelated = metrics.ms_ssim(images[:10], images[10:])
+  assert np.all(unrelated < 0.2)
+  blurred = (images.astype(float) + np.roll(images, 1, axis=1)) / 2
+  similar = metrics.ms_ssim(images, blurred)
+  assert np.all(similar > unrelated.max()) and np.all(similar < 1)
+  assert metrics.ms_ssim_diversity(np.repeat(images[:1], 50, axis=0)) == pytest.approx(1.0)

@@ -2,6 +2,8 @@
 restore across layouts, and a dead process stopping the others."""
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -109,3 +111,35 @@ def test_a_killed_process_stops_the_other_and_a_relaunch_resumes(fmnist_data_dir
   output = _launch(2, 1, _train_args(workdir, fmnist_data_dir, f"--config.total_steps={saved + 2}"))
   assert f"Start at step {saved} of {saved + 2}" in output
 
+
+
+def test_sigterm_to_one_process_stops_both_at_the_same_step_with_a_checkpoint(
+    fmnist_data_dir, tmp_path):
+  workdir = tmp_path / "run"
+  args = _train_args(workdir, fmnist_data_dir, "--config.total_steps=1000000",
+                     "--config.checkpoint_every_steps=1000000", "--config.log_every_steps=1")
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS="--xla_force_host_platform_device_count=1")
+  address = f"127.0.0.1:{free_port()}"
+  processes = [
+      subprocess.Popen([sys.executable, "-m", "pgen", *args, f"--coordinator_address={address}",
+                        "--num_processes=2", f"--process_id={rank}"],
+                       cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       text=True)
+      for rank in range(2)]
+  try:
+    deadline = time.time() + 240
+    while not list(workdir.glob("events.out.tfevents.*")) or os.path.getsize(
+        next(workdir.glob("events.out.tfevents.*"))) < 2000:
+      assert time.time() < deadline and all(p.poll() is None for p in processes)
+      time.sleep(0.5)
+    processes[1].send_signal(signal.SIGTERM)
+    outputs = [p.communicate(timeout=120)[0] for p in processes]
+  finally:
+    for p in processes:
+      p.kill()
+  assert [p.returncode for p in processes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
+  stopped = [re.search(r"Got SIGTERM: saved the checkpoint of step (\d+)", o) for o in outputs]
+  assert all(stopped), outputs[0][-3000:]
+  assert stopped[0].group(1) == stopped[1].group(1)
+  assert os.listdir(workdir / "checkpoints") == [stopped[0].group(1)]

@@ -113,6 +113,7 @@ class Evaluator:
   def __call__(self, images: np.ndarray, *, pairs_png: str | None = None) -> dict:
     fake_features, fake_logits = classifier.classify(images)
     result = score(self._real_features, fake_features, fake_logits, num_classes=10)
+    result["ms_ssim"] = metrics.ms_ssim_diversity(images)
     result.update({"num_samples": int(len(images)), "reference": f"{self._config.data.name}/"
                    f"{self._split} ({self._num_ref} images)", "feature_extractor": extractor_id()})
     if pairs_png:

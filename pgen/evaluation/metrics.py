@@ -106,3 +106,59 @@ def class_histogram(predicted: np.ndarray, num_classes: int) -> dict[str, float]
   entropy = -(p[p > 0] * np.log(p[p > 0])).sum() + 0.0  # + 0.0 turns -0.0 into 0.0.
   return {"class_entropy": float(entropy), "class_entropy_max": float(np.log(num_classes)),
           "rarest_class_share": float(p.min())}
+
+
+_MS_SSIM_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
+
+
+def _gaussian_window(size: int, sigma: float) -> np.ndarray:
+  x = np.arange(size) - (size - 1) / 2
+  g = np.exp(-x ** 2 / (2 * sigma ** 2))
+  return g / g.sum()
+
+
+def _filter(x: np.ndarray, window: np.ndarray) -> np.ndarray:
+  """Separable 'valid' filtering over axes 1 and 2 of (N, H, W, C)."""
+  size = len(window)
+  x = sum(window[i] * x[:, i:x.shape[1] - size + 1 + i] for i in range(size))
+  return sum(window[i] * x[:, :, i:x.shape[2] - size + 1 + i] for i in range(size))
+
+
+def ms_ssim(a: np.ndarray, b: np.ndarray, window_size: int = 7, sigma: float = 1.5) -> np.ndarray:
+  """Multi-scale SSIM (Wang et al. 2003) of image pairs (N, H, W, C) in [0, 255]: (N,).
+
+  Uses as many of the 5 standard scales as the image size allows for the window (three
+  for 32x32 with a 7x7 window), with the standard weights renormalized.
+  """
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  window = _gaussian_window(window_size, sigma)
+  c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+  scales = 1
+  while scales < 5 and min(a.shape[1:3]) // 2 ** scales >= window_size:
+    scales += 1
+  weights = _MS_SSIM_WEIGHTS[:scales] / _MS_SSIM_WEIGHTS[:scales].sum()
+  result = np.ones(len(a))
+  for scale in range(scales):
+    mu_a, mu_b = _filter(a, window), _filter(b, window)
+    var_a = _filter(a * a, window) - mu_a ** 2
+    var_b = _filter(b * b, window) - mu_b ** 2
+    cov = _filter(a * b, window) - mu_a * mu_b
+    contrast_structure = (2 * cov + c2) / (var_a + var_b + c2)
+    if scale == scales - 1:
+      luminance = (2 * mu_a * mu_b + c1) / (mu_a ** 2 + mu_b ** 2 + c1)
+      value = (luminance * contrast_structure).mean(axis=(1, 2, 3))
+    else:
+      value = contrast_structure.mean(axis=(1, 2, 3))
+      n, h, w, c = a.shape
+      a = a[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+      b = b[:, :h // 2 * 2, :w // 2 * 2].reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+    result *= np.maximum(value, 0) ** weights[scale]
+  return result
+
+
+def ms_ssim_diversity(images: np.ndarray, num_pairs: int = 1000, seed: int = 0) -> float:
+  """Mean MS-SSIM of random distinct pairs: lower means more diverse samples."""
+  rng = np.random.default_rng(seed)
+  first = rng.integers(0, len(images), num_pairs)
+  second = (first + rng.integers(1, len(images), num_pairs)) % len(images)
+  return float(ms_ssim(images[first], images[second]).mean())
