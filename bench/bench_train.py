@@ -21,8 +21,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from pgen import sharding  # noqa: E402
 from pgen.data import pipeline, sources  # noqa: E402
-from pgen.train import build  # noqa: E402
-from pgen.train_step import jit_train_step, make_train_step  # noqa: E402
+from pgen.train import build, compile_train_step  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 flags.DEFINE_integer("steps", 200, "Timed training steps.")
@@ -37,8 +36,7 @@ VARIANTS = [("subpixel", "space_to_depth"), ("subpixel", "strided"), ("nearest",
 
 def _compiled_step(config, mesh, image_shape):
   setup = build(config, mesh, image_shape)
-  step = jit_train_step(make_train_step(config, setup.generator, setup.discriminator, setup.g_tx,
-                                        setup.d_tx, mesh), setup.abstract_state, mesh)
+  step = compile_train_step(config, setup, mesh)
   return setup, step
 
 

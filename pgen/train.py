@@ -64,11 +64,18 @@ class Setup:
 
 
 def build(config: ml_collections.ConfigDict, mesh, image_shape) -> Setup:
-  generator, discriminator = build_models(config, image_shape[-1])
+  generator, discriminator = build_models(config, image_shape)
   g_tx, d_tx = make_optimizers(config.optim)
   abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx, mesh,
                                        image_shape)
   return Setup(generator, discriminator, g_tx, d_tx, abstract_state, init)
+
+
+def compile_train_step(config: ml_collections.ConfigDict, setup: Setup, mesh):
+  """The jitted train step for `setup` (XLA compiles it on the first call)."""
+  step_fn = make_train_step(config, setup.generator, setup.discriminator, setup.g_tx, setup.d_tx,
+                            mesh)
+  return jit_train_step(step_fn, setup.abstract_state, mesh)
 
 
 class _MetricWindow:
@@ -177,9 +184,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, start_step):
   is_chief = jax.process_index() == 0
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief)
-  step_fn = make_train_step(config, setup.generator, setup.discriminator, setup.g_tx, setup.d_tx,
-                            mesh)
-  train_step = jit_train_step(step_fn, setup.abstract_state, mesh)
+  train_step = compile_train_step(config, setup, mesh)
   sample = samples.make_sampler(setup.generator, config.model.latent_dim, mesh)
   batches = pipeline.train_batches(builder, config, mesh, start_step=start_step)
   sample_dir = os.path.join(workdir, "samples")
@@ -193,7 +198,6 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
     hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=config.profile_steps,
                                           first_profile=start_step + 10, every_secs=None))
   window = _MetricWindow()
-  window_start, input_wait_s = time.time(), 0.0
 
   evaluator = None
   if config.eval.every_steps > 0 and is_chief:
@@ -223,6 +227,7 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
         samples.save_png(grid, os.path.join(sample_dir, f"step_{step:08d}.png"))
         writer.write_images(step, {"samples": grid[None]})
 
+  window_start, input_wait_s = time.time(), 0.0
   with metric_writers.ensure_flushes(writer), _StopRequests() as stop_requests:
     for step in range(start_step + 1, config.total_steps + 1):
       t = time.time()

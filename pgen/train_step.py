@@ -1,6 +1,6 @@
 """The train step: one discriminator update, then one generator update, then the EMA.
 
-    step = make_train_step(config, generator, discriminator, g_tx, d_tx)
+    step = make_train_step(config, generator, discriminator, g_tx, d_tx, mesh)
     train_step = jit_train_step(step, abstract_state, mesh)
     state, metrics = train_step(state, batch)      # batch["image"]: (B, H, W, C) in [-1, 1]
 
@@ -25,8 +25,8 @@ def ema_decay_at(step: jax.Array, decay: float) -> jax.Array:
   return jnp.minimum(decay, (1.0 + step) / (10.0 + step))
 
 
-def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, latent_dim,
-               ema_decay, batch_sharding):
+def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, d_loss_fn,
+               g_loss_fn, latent_dim, ema_decay, batch_sharding):
   rng = jax.random.fold_in(state.rng, state.step)
   real = batch["image"]
   z = jax.random.normal(rng, (real.shape[0], latent_dim))
@@ -40,20 +40,20 @@ def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, 
 
   fake, generator_vjp, g_batch_stats = jax.vjp(generate, state.g_params, has_aux=True)
 
-  def d_loss_fn(d_params):
+  def discriminator_objective(d_params):
     logits = discriminator.apply({"params": d_params}, jnp.concatenate([real, fake]))
     logits_real, logits_fake = jnp.split(logits, 2)
-    return losses.nonsaturating_d_loss(logits_real, logits_fake), (logits_real, logits_fake)
+    return d_loss_fn(logits_real, logits_fake), (logits_real, logits_fake)
 
   (d_loss, (logits_real, logits_fake)), d_grads = jax.value_and_grad(
-      d_loss_fn, has_aux=True)(state.d_params)
+      discriminator_objective, has_aux=True)(state.d_params)
   d_updates, d_opt_state = d_tx.update(d_grads, state.d_opt_state, state.d_params)
   d_params = optax.apply_updates(state.d_params, d_updates)
 
-  def g_loss_fn(fake_images):
-    return losses.nonsaturating_g_loss(discriminator.apply({"params": d_params}, fake_images))
+  def generator_objective(fake_images):
+    return g_loss_fn(discriminator.apply({"params": d_params}, fake_images))
 
-  g_loss, g_loss_wrt_fake = jax.value_and_grad(g_loss_fn)(fake)
+  g_loss, g_loss_wrt_fake = jax.value_and_grad(generator_objective)(fake)
   (g_grads,) = generator_vjp(g_loss_wrt_fake)
   g_updates, g_opt_state = g_tx.update(g_grads, state.g_opt_state, state.g_params)
   g_params = optax.apply_updates(state.g_params, g_updates)
@@ -77,8 +77,10 @@ def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, 
 
 def make_train_step(config, generator, discriminator, g_tx, d_tx, mesh):
   """Binds the static choices of `config` into a pure (state, batch) -> (state, metrics)."""
+  d_loss_fn, g_loss_fn = losses.get_losses(config.loss.name)
   return functools.partial(
       train_step, generator=generator, discriminator=discriminator, g_tx=g_tx, d_tx=d_tx,
+      d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn,
       latent_dim=config.model.latent_dim, ema_decay=config.ema_decay,
       batch_sharding=sharding.batch_split(mesh))
 

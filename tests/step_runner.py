@@ -13,8 +13,7 @@ import numpy as np  # noqa: E402
 
 from configs import fashion_mnist_dcgan  # noqa: E402
 from pgen import sharding  # noqa: E402
-from pgen.train import build  # noqa: E402
-from pgen.train_step import jit_train_step, make_train_step  # noqa: E402
+from pgen.train import build, compile_train_step  # noqa: E402
 
 NUM_STEPS = 3
 
@@ -23,8 +22,7 @@ def main(out_path):
   config = fashion_mnist_dcgan.get_config("smoke")
   mesh = sharding.make_mesh()
   setup = build(config, mesh, (32, 32, 1))
-  step = jit_train_step(make_train_step(config, setup.generator, setup.discriminator, setup.g_tx,
-                                        setup.d_tx, mesh), setup.abstract_state, mesh)
+  step = compile_train_step(config, setup, mesh)
   state = setup.init()
   images = np.random.default_rng(0).uniform(-1, 1, (NUM_STEPS, config.batch_size, 32, 32, 1))
   for i in range(NUM_STEPS):

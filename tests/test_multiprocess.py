@@ -131,7 +131,9 @@ def test_sigterm_to_one_process_stops_both_at_the_same_step_with_a_checkpoint(
     deadline = time.time() + 240
     while not list(workdir.glob("events.out.tfevents.*")) or os.path.getsize(
         next(workdir.glob("events.out.tfevents.*"))) < 2000:
-      assert time.time() < deadline and all(p.poll() is None for p in processes)
+      exited = [p for p in processes if p.poll() is not None]
+      assert not exited, exited[0].communicate()[0][-4000:]
+      assert time.time() < deadline, "no training metrics within 240 s"
       time.sleep(0.5)
     processes[1].send_signal(signal.SIGTERM)
     outputs = [p.communicate(timeout=120)[0] for p in processes]

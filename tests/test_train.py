@@ -79,7 +79,8 @@ def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint
   smoke_config.total_steps = 3
   train_and_evaluate(smoke_config, workdir)
 
-  monkeypatch.setattr(losses, "nonsaturating_g_loss", lambda logits: jnp.mean(logits) * jnp.nan)
+  monkeypatch.setitem(losses.LOSSES, "nonsaturating", (
+      losses.nonsaturating_d_loss, lambda logits: jnp.mean(logits) * jnp.nan))
   smoke_config.total_steps = 6
   with pytest.raises(NonFiniteLossError, match="g_loss.* at step 4"):
     train_and_evaluate(smoke_config, workdir)
