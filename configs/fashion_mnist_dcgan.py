@@ -27,10 +27,20 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.data.shuffle_buffer = 60_000  # Whole dataset: a full shuffle each epoch.
 
   config.model = ml_collections.ConfigDict()
-  config.model.name = "dcgan"
+  config.model.name = "dcgan"  # Or "resnet" (SNGAN/BigGAN residual blocks; slower, stronger).
   config.model.latent_dim = 100
   config.model.g_width = 64  # Channels of the last generator block; doubled per block towards 4x4.
   config.model.d_width = 64  # Channels of the first discriminator block; doubled per block.
+  config.model.max_width = 512  # ResNet only: cap on the doubled widths (BigGAN-style at 128px).
+  # Class conditioning: "none", "projection" (projection D, the SNGAN/BigGAN choice) or
+  # "acgan" (an auxiliary classifier head in D); both give G conditional BatchNorm.
+  config.model.conditioning = "none"
+  config.model.d_spectral_norm = False  # Spectral norm in D: the usual pairing with the hinge loss.
+  config.model.g_spectral_norm = False  # Spectral norm in G too, as BigGAN does.
+  # Minibatch stddev group size before D's last block (StyleGAN; against mode collapse); 0 = off.
+  config.model.minibatch_std = 0
+  # ResNet only: feature-map height where G and D get SAGAN self-attention; 0 = none.
+  config.model.attention_resolution = 0
   # How G doubles resolution: "subpixel" (2x2 conv + depth-to-space), "nearest"
   # (upsample + 3x3 conv) or "transpose" (DCGAN's 4x4 stride-2 transposed conv).
   config.model.upsample = "subpixel"
