@@ -16,15 +16,29 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.batch_size = 64  # Global batch: divided over processes, then devices.
 
   config.data = ml_collections.ConfigDict()
-  config.data.name = "fashion_mnist"  # A TFDS dataset name.
+  config.data.name = "fashion_mnist"  # A TFDS name, or a dataset made by `python -m pgen prepare`.
   config.data.split = "train"
-  config.data.resolution = 32  # Images are padded (never stretched) to this size.
-  config.data.pad_value = 0  # Fashion-MNIST's background is black.
+  # A side or (height, width), e.g. (64, 48); the models need sides like 32, 64, (64, 48).
+  config.data.resolution = ml_collections.FieldReference(32, field_type=object)
+  # How images get that shape: "pad" (keep the aspect, fit inside, fill with pad_value),
+  # "crop" (keep the aspect, fill, cut the overflow evenly) or "stretch" (ignore the aspect).
+  config.data.resize = "pad"
+  config.data.upscale = False  # "pad" only: enlarge smaller images too (False: centre them as is).
+  # tf.image.resize filter, antialiased when shrinking; FID depends on it, and the run record
+  # keeps it. Fashion-MNIST's 28x28 images fit in 32x32 and are never resized.
+  config.data.resize_filter = "bilinear"
+  config.data.pad_value = 0  # Grey level of the padding; Fashion-MNIST's background is black.
+  config.data.label_key = "label"  # The ClassLabel feature that is the class; "" for none.
   config.data.data_dir = ml_collections.FieldReference(None, field_type=str)  # TFDS data_dir; None = TFDS default.
   # Where the four original IDX files are looked for when preparing offline.
   config.data.manual_dir = "/usr/share/datasets/fashion-mnist"
   config.data.download = True  # Try the normal TFDS download when no local files are found.
   config.data.shuffle_buffer = 60_000  # Whole dataset: a full shuffle each epoch.
+  # Kept in memory: "decoded" (resized uint8 images; each process decodes every image once),
+  # "encoded" (the records), "none"; "auto": decoded if that fits in cache_max_mb, else
+  # encoded if that fits, else none.
+  config.data.cache = "auto"
+  config.data.cache_max_mb = 1024
 
   config.model = ml_collections.ConfigDict()
   config.model.name = "dcgan"  # Or "resnet" (SNGAN/BigGAN residual blocks; slower, stronger).

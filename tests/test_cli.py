@@ -28,7 +28,8 @@ def test_mistyped_config_key_names_the_key(tmp_path):
 
 def test_unknown_command_lists_the_commands(tmp_path):
   result = _pgen("trian", "--workdir", str(tmp_path))
-  assert result.returncode != 0 and "('train', 'generate', 'evaluate')" in result.stderr
+  assert result.returncode != 0
+  assert "('train', 'generate', 'evaluate', 'prepare')" in result.stderr
 
 
 def test_train_then_generate_from_the_command_line(fmnist_data_dir, tmp_path):

@@ -6,6 +6,7 @@ import os
 import jax
 import numpy as np
 import pytest
+import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from conftest import IDX_DIR
@@ -70,9 +71,10 @@ def test_some_files_missing_names_them(tmp_path):
     sources.get_builder(_config(manual_dir=str(manual), data_dir=str(tmp_path / "tfds")).data)
 
 
-def test_unknown_dataset_name_suggests_the_close_one():
-  with pytest.raises(sources.DatasetError, match="not a TFDS dataset.*fashion_mnist"):
-    sources.get_builder(_config(name="fashion_mnst").data)
+def test_unknown_dataset_name_suggests_the_close_one_and_prepare(tmp_path):
+  with pytest.raises(sources.DatasetError,
+                     match="not a TFDS dataset.*fashion_mnist.*python -m pgen prepare"):
+    sources.get_builder(_config(name="fashion_mnst", data_dir=str(tmp_path)).data)
 
 
 def test_batches_are_padded_scaled_and_sharded(smoke_config):
@@ -103,11 +105,94 @@ def test_resumed_pipeline_continues_the_same_order_across_epochs(smoke_config):
   assert not np.array_equal(order[0], order[2])  # Each epoch is shuffled anew.
 
 
-def test_image_larger_than_resolution_is_an_error(smoke_config):
+def test_images_larger_than_the_canvas_shrink_to_fit(smoke_config):
   smoke_config.data.resolution = 16
   builder = sources.get_builder(smoke_config.data)
-  with pytest.raises(ValueError, match="28x28, larger than data.resolution=16"):
+  assert pipeline.input_info(builder, smoke_config).image_shape == (16, 16, 1)
+  image = next(pipeline.local_dataset(builder, smoke_config, start_step=0).as_numpy_iterator())
+  assert image["image"].shape == (16, 16, 16, 1)
+  assert image["image"][:, 4:12, 4:12].max() > 0.5  # Shrunk, not cropped away.
+
+
+def test_cache_modes_give_identical_batches(smoke_config):
+  smoke_config.data.split = "train[:48]"
+  builder = sources.get_builder(smoke_config.data)
+  assert pipeline.input_info(builder, smoke_config).cache == "decoded"  # 48 tiny images fit.
+  batches = {}
+  for mode in ("decoded", "encoded", "none"):
+    smoke_config.data.cache = mode
+    ds = pipeline.local_dataset(builder, smoke_config, start_step=2).as_numpy_iterator()
+    batches[mode] = [next(ds) for _ in range(4)]
+  for mode in ("encoded", "none"):
+    for a, b in zip(batches["decoded"], batches[mode]):
+      np.testing.assert_array_equal(a["image"], b["image"])
+      np.testing.assert_array_equal(a["label"], b["label"])
+
+
+def test_auto_cache_falls_back_to_encoded_records_for_large_data(smoke_config):
+  smoke_config.data.cache_max_mb = 40  # Decoded 32x32 images: 59 MiB; PNG records: 31 MiB.
+  builder = sources.get_builder(smoke_config.data)
+  assert pipeline.input_info(builder, smoke_config).cache == "encoded"
+  smoke_config.data.cache_max_mb = 20
+  assert pipeline.input_info(builder, smoke_config).cache == "none"
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("resize", "squash", "data.resize='squash' is unknown"),
+    ("resize_filter", "cubic", "data.resize_filter='cubic' is unknown.*lanczos3"),
+    ("resolution", (32, 32, 3), r"data.resolution=\(32, 32, 3\) must be a side"),
+    ("label_key", "colour", r"data.label_key='colour' is not a class label.*\['label'\]"),
+    ("pad_value", 300, "data.pad_value=300 must be a grey level"),
+    ("cache", "disk", "data.cache='disk' is unknown"),
+])
+def test_bad_data_options_are_named(smoke_config, key, value, message):
+  smoke_config.data[key] = value
+  builder = sources.get_builder(smoke_config.data)
+  with pytest.raises(ValueError, match=message):
     pipeline.input_info(builder, smoke_config)
+
+
+def test_empty_label_key_trains_without_labels(smoke_config):
+  smoke_config.data.label_key = ""
+  builder = sources.get_builder(smoke_config.data)
+  info = pipeline.input_info(builder, smoke_config)
+  assert info.num_classes == 0 and info.class_names == ()
+  batch = next(pipeline.local_dataset(builder, smoke_config, start_step=0).as_numpy_iterator())
+  assert not batch["label"].any()
+
+
+def _resize(image, size, **kwargs):
+  options = dict(mode="pad", method="bilinear", pad_value=255, upscale=False)
+  options.update(kwargs)
+  return pipeline.resize_image(tf.constant(image), size, **options).numpy()
+
+
+def test_resize_pad_fits_inside_and_fills_with_the_pad_value():
+  image = np.zeros((40, 20, 3), np.uint8)  # Tall: 40 high, 20 wide.
+  out = _resize(image, (16, 12))  # Scale 0.4: 16x8, then 2 columns of white each side.
+  assert out.shape == (16, 12, 3)
+  assert np.all(out[:, :2] == 255) and np.all(out[:, -2:] == 255) and np.all(out[:, 2:10] == 0)
+  small = _resize(np.zeros((8, 4, 1), np.uint8), (16, 12))
+  assert np.all(small[4:12, 4:8] == 0) and small.sum() == (16 * 12 - 32) * 255  # Not enlarged.
+  enlarged = _resize(np.zeros((8, 4, 1), np.uint8), (16, 12), upscale=True)  # Scale 2: 16x8.
+  assert np.all(enlarged[:, 2:10] == 0) and np.all(enlarged[:, [0, 1, 10, 11]] == 255)
+
+
+def test_resize_crop_fills_and_cuts_evenly_and_stretch_ignores_aspect():
+  image = np.zeros((40, 20, 1), np.uint8)
+  image[:4], image[-4:] = 255, 255  # White bands at the top and bottom: cropped away.
+  crop = _resize(image, (16, 12), mode="crop", method="nearest")  # Scale 0.6: 24x12, rows 4..20.
+  assert crop.shape == (16, 12, 1) and not crop.any()
+  stretch = _resize(image, (16, 12), mode="stretch", method="nearest")
+  assert stretch.shape == (16, 12, 1) and stretch[0].all() and stretch[-1].all()
+
+
+def test_resize_filter_is_applied_with_antialiasing():
+  stripes = np.zeros((64, 64, 1), np.uint8)
+  stripes[:, ::2] = 255  # One-pixel stripes: antialiased shrinking averages them to grey.
+  for method in ("bilinear", "area", "lanczos3"):
+    out = _resize(stripes, (16, 16), method=method, mode="stretch")
+    assert 100 < out.mean() < 155 and out.std() < 20, method
 
 
 def test_processes_read_disjoint_rows_that_make_up_the_single_process_batch(

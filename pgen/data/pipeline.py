@@ -4,24 +4,42 @@
     batch = next(batches)   # {"image": (B, H, W, C) float32 in [-1, 1], "label": (B,) int32}
 
 The order of global batches is a pure function of (seed, step), independent of how many
-processes and devices there are: every process reads the split's encoded records and
-shuffles them identically (epoch e with seed (seed, e)), forms global batches, and decodes
-only its own rows of each one. So a run gives the same batches on 1 process or 8, and a
-run that resumes at step s (on any layout) rebuilds the pipeline at epoch
-s // steps_per_epoch and skips the batches of that epoch already seen: it sees exactly
-the batches an uninterrupted run would.
+processes and devices there are: every process reads the split's records and shuffles
+them identically (epoch e with seed (seed, e)), forms global batches, and decodes only its
+own rows of each one. So a run gives the same batches on 1 process or 8, and a run that
+resumes at step s (on any layout) rebuilds the pipeline at epoch s // steps_per_epoch and
+skips the batches of that epoch already seen: it sees exactly the batches an
+uninterrupted run would. The checkpointed step is the pipeline's saved position.
+
+Images of any size become `data.resolution` ((H, W), or a side) per `data.resize`:
+"pad" fits the image inside keeping its aspect and centres it on `data.pad_value`
+(images that already fit are not resized unless `data.upscale`), "crop" fills the canvas
+and cuts the overflow evenly, "stretch" ignores the aspect. `data.resize_filter` names
+the tf.image filter (antialiased when shrinking). Small datasets are kept in memory
+(`data.cache`): decoded and resized when they fit in `data.cache_max_mb`, else encoded.
 """
 
 import collections
 import dataclasses
+import re
 
 import jax
 import ml_collections
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
+from absl import logging
 
 from pgen import sharding
+
+RESIZE_MODES = ("pad", "crop", "stretch")
+RESIZE_FILTERS = ("area", "bicubic", "bilinear", "gaussian", "lanczos3", "lanczos5",
+                  "mitchellcubic", "nearest")  # tf.image.resize's methods.
+CACHE_MODES = ("auto", "decoded", "encoded", "none")
+# Values for data keys that configs written before the keys existed (an older run's
+# config.json, a hand-built ConfigDict) lack; every shipped config sets them explicitly.
+DATA_DEFAULTS = {"resize": "pad", "resize_filter": "bilinear", "upscale": False,
+                 "label_key": "label", "cache": "auto", "cache_max_mb": 1024}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,39 +49,160 @@ class InputInfo:
   class_names: tuple
   num_examples: int
   steps_per_epoch: int
+  cache: str  # What the pipeline keeps in memory: "decoded", "encoded" or "none".
 
 
-def _pad_to_resolution(image: tf.Tensor, resolution: int, pad_value: int) -> tf.Tensor:
-  """Centers the image on a resolution x resolution canvas of the background value."""
-  h, w = image.shape[0], image.shape[1]
-  top, left = (resolution - h) // 2, (resolution - w) // 2
-  return tf.pad(image, [[top, resolution - h - top], [left, resolution - w - left], [0, 0]],
-                constant_values=pad_value)
+def data_option(config: ml_collections.ConfigDict, key: str):
+  return config.data.get(key, DATA_DEFAULTS[key])
+
+
+def target_size(resolution) -> tuple:
+  """(height, width) from `data.resolution`: a side or a (height, width) pair."""
+  if isinstance(resolution, int) and not isinstance(resolution, bool) and resolution > 0:
+    return resolution, resolution
+  if (isinstance(resolution, (tuple, list)) and len(resolution) == 2
+      and all(isinstance(s, int) and s > 0 for s in resolution)):
+    return tuple(resolution)
+  raise ValueError(f"data.resolution={resolution!r} must be a side (e.g. 64) or (height, width) "
+                   "(e.g. --config.data.resolution=\"(64, 48)\").")
+
+
+def _check_options(config) -> None:
+  resize, filter_name = data_option(config, "resize"), data_option(config, "resize_filter")
+  if resize not in RESIZE_MODES:
+    raise ValueError(f"data.resize={resize!r} is unknown; choose one of {RESIZE_MODES}.")
+  if filter_name not in RESIZE_FILTERS:
+    raise ValueError(f"data.resize_filter={filter_name!r} is unknown; choose one of "
+                     f"{RESIZE_FILTERS}.")
+  if not 0 <= config.data.pad_value <= 255:
+    raise ValueError(f"data.pad_value={config.data.pad_value} must be a grey level in 0..255 "
+                     "(255 white, 0 black).")
+  if data_option(config, "cache") not in CACHE_MODES:
+    raise ValueError(f"data.cache={data_option(config, 'cache')!r} is unknown; choose one of "
+                     f"{CACHE_MODES}.")
+
+
+def _label_feature(builder, config):
+  """The ClassLabel feature named by data.label_key, or None when it is empty."""
+  key = data_option(config, "label_key")
+  if not key:
+    return None
+  features = builder.info.features
+  if key not in features or not isinstance(features[key], tfds.features.ClassLabel):
+    labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
+    raise ValueError(
+        f"data.label_key={key!r} is not a class label of {config.data.name}; its class labels "
+        f"are {labels}. Set --config.data.label_key to one of them, or to '' for no labels.")
+  return features[key]
+
+
+def _num_examples(builder, split: str) -> int:
+  try:
+    return builder.info.splits[split].num_examples
+  except KeyError:  # Split sizes unknown to the metadata (e.g. tfds.testing.mock_data).
+    return int(builder.as_dataset(split=split, decoders={"image": tfds.decode.SkipDecoding()})
+               .cardinality())
+
+
+def _encoded_bytes(builder, split: str, num_examples: int):
+  """Approximate size of the split's records on disk, None when unknown."""
+  base = re.split(r"[\[+]", split)[0]
+  try:
+    full = builder.info.splits[base]
+  except KeyError:
+    return None
+  if not full.num_bytes or not full.num_examples:
+    return None
+  return full.num_bytes * num_examples // full.num_examples
 
 
 def input_info(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict) -> InputInfo:
-  features = builder.info.features
-  h, w, c = features["image"].shape
-  if h is None or w is None:
-    raise ValueError(f"{config.data.name} has images of varying size; pgen's pipeline for it "
-                     "needs a fixed image shape.")
-  if h > config.data.resolution or w > config.data.resolution:
-    raise ValueError(
-        f"{config.data.name} images are {h}x{w}, larger than data.resolution="
-        f"{config.data.resolution}; the pipeline pads and never shrinks. Set "
-        f"--config.data.resolution to at least {max(h, w)}.")
-  examples = builder.info.splits[config.data.split].num_examples
+  _check_options(config)
+  height, width = target_size(config.data.resolution)
+  channels = builder.info.features["image"].shape[-1]
+  if channels is None:
+    raise ValueError(f"{config.data.name} images have no fixed number of channels; pgen needs 1 "
+                     "or 3 (prepare folders with `python -m pgen prepare`, which stores RGB).")
+  examples = _num_examples(builder, config.data.split)
   steps_per_epoch = examples // config.batch_size
   if steps_per_epoch == 0:
     raise ValueError(f"{config.data.split} has {examples} examples, fewer than one batch of "
                      f"{config.batch_size}; lower --config.batch_size.")
-  label = features["label"] if "label" in features else None
+  label = _label_feature(builder, config)
+  cache = data_option(config, "cache")
+  if cache == "auto":
+    limit = data_option(config, "cache_max_mb") * 2**20
+    encoded = _encoded_bytes(builder, config.data.split, examples)
+    cache = ("decoded" if examples * height * width * channels <= limit else
+             "encoded" if encoded is not None and encoded <= limit else "none")
   return InputInfo(
-      image_shape=(config.data.resolution, config.data.resolution, c),
+      image_shape=(height, width, channels),
       num_classes=label.num_classes if label is not None else 0,
       class_names=tuple(label.names) if label is not None else (),
       num_examples=examples,
-      steps_per_epoch=steps_per_epoch)
+      steps_per_epoch=steps_per_epoch,
+      cache=cache)
+
+
+def _resize_filter(image, height, width, method):
+  """tf.image.resize to (height, width), back to uint8."""
+  resized = tf.image.resize(tf.cast(image, tf.float32), tf.stack([height, width]),
+                            method=method, antialias=True)
+  return tf.cast(tf.clip_by_value(tf.round(resized), 0.0, 255.0), tf.uint8)
+
+
+def resize_image(image: tf.Tensor, size, *, mode: str, method: str, pad_value: int,
+                 upscale: bool) -> tf.Tensor:
+  """uint8 (h, w, C) of any size -> uint8 (H, W, C) per `mode` (see the module docstring)."""
+  out_h, out_w = size
+  channels = image.shape[-1]
+  shape = tf.shape(image)
+  h, w = tf.cast(shape[0], tf.float64), tf.cast(shape[1], tf.float64)
+  if mode == "stretch":
+    new_h, new_w = tf.constant(out_h), tf.constant(out_w)
+  else:
+    fit = tf.minimum if mode == "pad" else tf.maximum
+    scale = fit(out_h / h, out_w / w)
+    if mode == "pad" and not upscale:
+      scale = tf.minimum(scale, 1.0)
+    new_h = tf.cast(tf.round(h * scale), tf.int32)
+    new_w = tf.cast(tf.round(w * scale), tf.int32)
+    if mode == "pad":  # Rounding must not overflow the canvas nor vanish.
+      new_h, new_w = tf.clip_by_value(new_h, 1, out_h), tf.clip_by_value(new_w, 1, out_w)
+    else:  # ... nor leave a gap.
+      new_h, new_w = tf.maximum(new_h, out_h), tf.maximum(new_w, out_w)
+  same = tf.logical_and(tf.equal(new_h, shape[0]), tf.equal(new_w, shape[1]))
+  image = tf.cond(same, lambda: image, lambda: _resize_filter(image, new_h, new_w, method))
+  if mode == "crop":
+    top, left = (new_h - out_h) // 2, (new_w - out_w) // 2
+    image = image[top:top + out_h, left:left + out_w]
+  elif mode == "pad":
+    top, left = (out_h - new_h) // 2, (out_w - new_w) // 2
+    image = tf.pad(image, [[top, out_h - new_h - top], [left, out_w - new_w - left], [0, 0]],
+                   constant_values=pad_value)
+  return tf.ensure_shape(image, (out_h, out_w, channels))
+
+
+def _reader(builder, config, info: InputInfo, split: str):
+  """(records: {"image": encoded, "label": int32}, preprocess: record -> uint8 image record)."""
+  label_key = data_option(config, "label_key") if info.num_classes else ""
+  image_feature = builder.info.features["image"]
+  resize = dict(mode=data_option(config, "resize"),
+                method=data_option(config, "resize_filter"),
+                pad_value=config.data.pad_value, upscale=data_option(config, "upscale"))
+
+  def select(example):  # Only what training needs is read on and cached.
+    label = tf.cast(example[label_key], tf.int32) if label_key else tf.constant(0, tf.int32)
+    return {"image": example["image"], "label": label}
+
+  def preprocess(record):
+    image = resize_image(image_feature.decode_example(record["image"]), info.image_shape[:2],
+                         **resize)
+    return {"image": image, "label": record["label"]}
+
+  records = builder.as_dataset(split=split, shuffle_files=False,
+                               decoders={"image": tfds.decode.SkipDecoding()})
+  return records.map(select), preprocess
 
 
 def local_dataset(builder, config, *, start_step: int) -> tf.data.Dataset:
@@ -71,19 +210,17 @@ def local_dataset(builder, config, *, start_step: int) -> tf.data.Dataset:
   info = input_info(builder, config)
   process_batch = config.batch_size // jax.process_count()
   first_row = jax.process_index() * process_batch
-  resolution, pad_value = config.data.resolution, config.data.pad_value
-  image_feature = builder.info.features["image"]
-  has_label = info.num_classes > 0
-
-  def preprocess(example):
-    image = _pad_to_resolution(image_feature.decode_example(example["image"]), resolution,
-                               pad_value)
-    label = tf.cast(example["label"], tf.int32) if has_label else tf.constant(0, tf.int32)
-    return {"image": image, "label": label}
-
-  # Records stay encoded until this process knows they are its own.
-  records = builder.as_dataset(split=config.data.split, shuffle_files=False,
-                               decoders={"image": tfds.decode.SkipDecoding()}).cache()
+  records, preprocess = _reader(builder, config, info, config.data.split)
+  logging.info("Input: %s %s, %d examples to %s, resize=%s (%s), cache=%s, from step %d",
+               config.data.name, config.data.split, info.num_examples, info.image_shape,
+               data_option(config, "resize"), data_option(config, "resize_filter"), info.cache,
+               start_step)
+  # Records stay encoded until this process knows they are its own, unless the whole
+  # (small) dataset is decoded once and kept.
+  if info.cache == "decoded":
+    records = records.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).cache()
+  elif info.cache == "encoded":
+    records = records.cache()
   shuffle_buffer = min(config.data.shuffle_buffer, info.num_examples)
 
   def epoch(e):
@@ -101,7 +238,8 @@ def local_dataset(builder, config, *, start_step: int) -> tf.data.Dataset:
   start_epoch, batches_seen = divmod(start_step, info.steps_per_epoch)
   ds = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max).flat_map(epoch)
   ds = ds.skip(batches_seen).map(own_rows).unbatch()
-  ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+  if info.cache != "decoded":
+    ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(process_batch, drop_remainder=True)
   ds = ds.map(to_model_range, num_parallel_calls=tf.data.AUTOTUNE)
   options = tf.data.Options()
@@ -127,14 +265,11 @@ def load_split(builder, config, split: str, limit: int | None = None):
   """A whole split (or its first `limit` examples), preprocessed like training images but
   kept uint8: (images (N, H, W, C), labels (N,)). In TFDS's fixed order."""
   info = input_info(builder, config)
-  resolution, pad_value = config.data.resolution, config.data.pad_value
-
-  def preprocess(example):
-    label = example["label"] if info.num_classes else tf.constant(0, tf.int64)
-    return _pad_to_resolution(example["image"], resolution, pad_value), tf.cast(label, tf.int32)
-
   split = f"{split}[:{limit}]" if limit else split
-  ds = builder.as_dataset(split=split, shuffle_files=False).map(
-      preprocess, num_parallel_calls=tf.data.AUTOTUNE).batch(1000)
-  images, labels = zip(*tfds.as_numpy(ds))
+  records, preprocess = _reader(builder, config, info, split)
+  ds = records.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).map(
+      lambda r: (r["image"], r["label"])).batch(1000)
+  options = tf.data.Options()
+  options.deterministic = True
+  images, labels = zip(*tfds.as_numpy(ds.with_options(options)))
   return np.concatenate(images), np.concatenate(labels)

@@ -2,6 +2,10 @@
 
     builder = get_builder(config.data)     # prepared, ready for builder.as_dataset(...)
 
+A name is a registered TFDS dataset (downloaded and prepared on first use), or a dataset
+that `python -m pgen prepare` wrote into `data.data_dir` ("NAME" is its newest version,
+"NAME:1.0.0" a fixed one).
+
 Fashion-MNIST prepares without internet from its four original IDX files (the Debian
 package `dataset-fashion-mnist` installs them in /usr/share/datasets/fashion-mnist;
 `data.manual_dir` points elsewhere). They are checked by the size and SHA-256 of their
@@ -19,6 +23,8 @@ import ml_collections
 import tensorflow_datasets as tfds
 from absl import logging
 from tensorflow_datasets.image_classification import mnist
+
+from pgen.data import folder
 
 
 class DatasetError(ValueError):
@@ -121,19 +127,45 @@ def prepare_fashion_mnist_offline(manual_dir: str, data_dir) -> None:
   shutil.rmtree(staging)
 
 
-def _check_name(name: str) -> None:
+def _data_dir(data: ml_collections.ConfigDict) -> str:
+  return os.path.expanduser(data.data_dir or tfds.core.constants.DATA_DIR)
+
+
+def _prepared_folder_dataset(data: ml_collections.ConfigDict):
+  """The read-only builder of a dataset `prepare` wrote, or None when there is none."""
+  base = data.name.split(":")[0]
+  versions = folder.prepared_versions(_data_dir(data), base)
+  if not versions:
+    return None
+  try:
+    return tfds.builder(data.name, data_dir=_data_dir(data))
+  except tfds.core.registered.DatasetNotFoundError as e:
+    raise DatasetError(f"data.name={data.name!r}: {_data_dir(data)}/{base} has the versions "
+                       f"{versions} only; name one of them ({base}:{versions[-1]}) or just "
+                       f"{base} for the newest.") from e
+
+
+def _check_name(data: ml_collections.ConfigDict) -> None:
+  name = data.name.split(":")[0]
   known = tfds.list_builders(with_community_datasets=False)
   if name not in known:
-    close = difflib.get_close_matches(name, known, n=3)
+    prepared = folder.prepared_names(_data_dir(data))
+    close = difflib.get_close_matches(name, known + prepared, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise DatasetError(
-        f"data.name={name!r} is not a TFDS dataset.{hint} Use a TFDS name such as "
-        "'fashion_mnist', 'cars196' or 'stanford_online_products'.")
+        f"data.name={name!r} is not a TFDS dataset, nor one prepared in {_data_dir(data)} "
+        f"(prepared there: {prepared or 'none'}).{hint} Use a TFDS name such as "
+        "'fashion_mnist', 'cars196' or 'stanford_online_products', or make a dataset from a "
+        "folder of images with `python -m pgen prepare --src DIR --name NAME --out DATA_DIR` "
+        "and train with --config.data.name=NAME --config.data.data_dir=DATA_DIR.")
 
 
 def get_builder(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   """The prepared builder for `data.name`: already on disk, built offline, or downloaded."""
-  _check_name(data.name)
+  prepared = _prepared_folder_dataset(data)
+  if prepared is not None:
+    return prepared
+  _check_name(data)
   builder = tfds.builder(data.name, data_dir=data.data_dir)
   if builder.is_prepared():
     return builder

@@ -1,0 +1,31 @@
+r"""DCGAN on your own catalog photos, made into a TFDS dataset by `python -m pgen prepare`.
+
+    python -m pgen prepare --src ~/photos --name my_catalog --out ~/pgen_data
+    python -m pgen train --config configs/folder_dcgan.py --workdir runs/my_catalog \
+        --config.data.name=my_catalog --config.data.data_dir=~/pgen_data \
+        [--config.data.resolution="(64, 48)"]
+
+The default shape is portrait 3:4 (64 high, 48 wide), common for fashion; `prepare`'s
+report suggests the resolution that matches your catalog's median aspect. Everything not
+set here is the default job's (configs/fashion_mnist_dcgan.py); `:smoke` shrinks it.
+"""
+
+import ml_collections
+
+from configs import fashion_mnist_dcgan
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+  config = fashion_mnist_dcgan.get_config(variant)
+  config.data.name = "my_catalog"  # The --name given to `prepare`.
+  config.data.resolution = (64, 48)  # (height, width); e.g. (64, 64), (48, 64), (96, 64).
+  config.data.resize = "pad"  # Keep each product's shape; pad to the frame's aspect.
+  config.data.upscale = True  # Show small photos at the same scale as large ones.
+  config.data.pad_value = 255  # White, like catalog backgrounds.
+  config.data.shuffle_buffer = 100_000  # At least the catalog's size: a full shuffle.
+  # Evaluation's default feature extractor is Fashion-MNIST's; see eval.feature_extractor.
+  config.eval.every_steps = 0
+  if variant == "smoke":
+    config.data.resolution = (32, 24)
+    config.data.shuffle_buffer = 256
+  return config
