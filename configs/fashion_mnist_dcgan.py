@@ -74,6 +74,13 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.eval.every_steps = 1000  # Metrics of EMA samples in TensorBoard; 0 turns them off.
   config.eval.num_samples = 5000  # Generated images per evaluation.
   config.eval.reference_split = "train"  # Real images the samples are compared with.
+  # Reference images used from that split; None = all (Inception on CPU: ~0.2 s an image).
+  config.eval.num_reference = ml_collections.FieldReference(None, field_type=int)
+  # Feature space of FD/KID/precision-recall: "classifier" (pgen's Fashion-MNIST classifier,
+  # 32x32 only) or "inception" (the standard FID Inception-v3, pool3; needs the weights).
+  config.eval.feature_extractor = "classifier"
+  # Local path of pt_inception-2015-12-05-6726825d.pth (README, Evaluation says where to get it).
+  config.eval.inception_weights = ml_collections.FieldReference(None, field_type=str)
 
   config.log_every_steps = 100
   config.sample_every_steps = 1000

@@ -1,0 +1,459 @@
+r"""The FID Inception-v3 in Flax: pool3 features as the standard FID network computes them.
+
+    extractor = InceptionFeatures("/path/to/pt_inception-2015-12-05-6726825d.pth")
+    features, logits = extractor(images)   # (N, 2048) pool3, (N, 1008); uint8 or [-1, 1] NHWC
+
+Layer for layer this is pytorch-fid's `FIDInceptionV3`, the TF 2015-12-05 graph that FID
+was defined with: BatchNorm eps 1e-3, average pools that ignore padding in Mixed_5*/6*/7b,
+a max pool in Mixed_7c's pool branch. Images are seen as pytorch-fid sees them: grayscale
+repeated to RGB, bilinear resize to 299x299 (half-pixel centres, no antialiasing, as
+F.interpolate(align_corners=False)), scaled to [-1, 1].
+
+The weights are pytorch-fid's file (FID_WEIGHTS_URL), or an .npz of the same state_dict.
+The .pth is read without torch: a restricted unpickler that rebuilds tensors only, in
+torch's zip format or its legacy (pre-1.6) one.
+"""
+
+import collections
+import functools
+import hashlib
+import os
+import pickle
+import struct
+import warnings
+import zipfile
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import traverse_util
+
+FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
+                   + FID_WEIGHTS_FILE)
+# torch hub's name carries the first 8 hex digits; the full digest and size are as recorded
+# for this file by several independent projects (not checked here: no download).
+FID_WEIGHTS_SHA256 = "6726825d0af5f729cebd5821db510b11b1cfad8faad88a03f1befd49fb9129b2"
+FID_WEIGHTS_BYTES = 95_628_359
+INPUT_SIZE = 299
+FEATURE_DIM = 2048
+NUM_LOGITS = 1008
+
+
+class BasicConv(nn.Module):
+  """Conv without bias, BatchNorm with stored statistics, ReLU (torchvision's BasicConv2d)."""
+  features: int
+  kernel: tuple[int, int]
+  strides: int = 1
+  padding: tuple[int, int] = (0, 0)
+
+  @nn.compact
+  def __call__(self, x):
+    (ph, pw), s = self.padding, self.strides
+    x = nn.Conv(self.features, self.kernel, (s, s), ((ph, ph), (pw, pw)), use_bias=False,
+                name="conv")(x)
+    x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name="bn")(x)
+    return nn.relu(x)
+
+
+def _avg_pool_3x3(x):
+  """TF's average pool: padded positions are not counted (count_include_pad=False)."""
+  return nn.avg_pool(x, (3, 3), (1, 1), ((1, 1), (1, 1)), count_include_pad=False)
+
+
+def _max_pool_3x3_s2(x):
+  return nn.max_pool(x, (3, 3), (2, 2))
+
+
+class InceptionA(nn.Module):
+  pool_features: int
+
+  @nn.compact
+  def __call__(self, x):
+    b1 = BasicConv(64, (1, 1), name="branch1x1")(x)
+    b5 = BasicConv(48, (1, 1), name="branch5x5_1")(x)
+    b5 = BasicConv(64, (5, 5), padding=(2, 2), name="branch5x5_2")(b5)
+    b3 = BasicConv(64, (1, 1), name="branch3x3dbl_1")(x)
+    b3 = BasicConv(96, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(b3)
+    b3 = BasicConv(96, (3, 3), padding=(1, 1), name="branch3x3dbl_3")(b3)
+    bp = BasicConv(self.pool_features, (1, 1), name="branch_pool")(_avg_pool_3x3(x))
+    return jnp.concatenate([b1, b5, b3, bp], axis=-1)
+
+
+class InceptionB(nn.Module):
+  @nn.compact
+  def __call__(self, x):
+    b3 = BasicConv(384, (3, 3), strides=2, name="branch3x3")(x)
+    bd = BasicConv(64, (1, 1), name="branch3x3dbl_1")(x)
+    bd = BasicConv(96, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(bd)
+    bd = BasicConv(96, (3, 3), strides=2, name="branch3x3dbl_3")(bd)
+    return jnp.concatenate([b3, bd, _max_pool_3x3_s2(x)], axis=-1)
+
+
+class InceptionC(nn.Module):
+  channels_7x7: int
+
+  @nn.compact
+  def __call__(self, x):
+    c7 = self.channels_7x7
+    b1 = BasicConv(192, (1, 1), name="branch1x1")(x)
+    b7 = BasicConv(c7, (1, 1), name="branch7x7_1")(x)
+    b7 = BasicConv(c7, (1, 7), padding=(0, 3), name="branch7x7_2")(b7)
+    b7 = BasicConv(192, (7, 1), padding=(3, 0), name="branch7x7_3")(b7)
+    bd = BasicConv(c7, (1, 1), name="branch7x7dbl_1")(x)
+    bd = BasicConv(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_2")(bd)
+    bd = BasicConv(c7, (1, 7), padding=(0, 3), name="branch7x7dbl_3")(bd)
+    bd = BasicConv(c7, (7, 1), padding=(3, 0), name="branch7x7dbl_4")(bd)
+    bd = BasicConv(192, (1, 7), padding=(0, 3), name="branch7x7dbl_5")(bd)
+    bp = BasicConv(192, (1, 1), name="branch_pool")(_avg_pool_3x3(x))
+    return jnp.concatenate([b1, b7, bd, bp], axis=-1)
+
+
+class InceptionD(nn.Module):
+  @nn.compact
+  def __call__(self, x):
+    b3 = BasicConv(192, (1, 1), name="branch3x3_1")(x)
+    b3 = BasicConv(320, (3, 3), strides=2, name="branch3x3_2")(b3)
+    b7 = BasicConv(192, (1, 1), name="branch7x7x3_1")(x)
+    b7 = BasicConv(192, (1, 7), padding=(0, 3), name="branch7x7x3_2")(b7)
+    b7 = BasicConv(192, (7, 1), padding=(3, 0), name="branch7x7x3_3")(b7)
+    b7 = BasicConv(192, (3, 3), strides=2, name="branch7x7x3_4")(b7)
+    return jnp.concatenate([b3, b7, _max_pool_3x3_s2(x)], axis=-1)
+
+
+class InceptionE(nn.Module):
+  """Mixed_7b pools by average (FIDInceptionE_1), Mixed_7c by max (FIDInceptionE_2): a quirk
+  of the TF graph that FID scores depend on."""
+  max_pool: bool
+
+  @nn.compact
+  def __call__(self, x):
+    b1 = BasicConv(320, (1, 1), name="branch1x1")(x)
+    b3 = BasicConv(384, (1, 1), name="branch3x3_1")(x)
+    b3 = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3_2a")(b3),
+                          BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3_2b")(b3)], -1)
+    bd = BasicConv(448, (1, 1), name="branch3x3dbl_1")(x)
+    bd = BasicConv(384, (3, 3), padding=(1, 1), name="branch3x3dbl_2")(bd)
+    bd = jnp.concatenate([BasicConv(384, (1, 3), padding=(0, 1), name="branch3x3dbl_3a")(bd),
+                          BasicConv(384, (3, 1), padding=(1, 0), name="branch3x3dbl_3b")(bd)], -1)
+    if self.max_pool:
+      pooled = nn.max_pool(x, (3, 3), (1, 1), ((1, 1), (1, 1)))
+    else:
+      pooled = _avg_pool_3x3(x)
+    bp = BasicConv(192, (1, 1), name="branch_pool")(pooled)
+    return jnp.concatenate([b1, b3, bd, bp], axis=-1)
+
+
+class InceptionV3(nn.Module):
+  """(pool3 (N, 2048), logits (N, 1008)) of preprocessed images (N, 299, 299, 3) in [-1, 1].
+  Submodule names are the torch state_dict's, so weights map by name."""
+
+  @nn.compact
+  def __call__(self, x):
+    x = BasicConv(32, (3, 3), strides=2, name="Conv2d_1a_3x3")(x)
+    x = BasicConv(32, (3, 3), name="Conv2d_2a_3x3")(x)
+    x = BasicConv(64, (3, 3), padding=(1, 1), name="Conv2d_2b_3x3")(x)
+    x = _max_pool_3x3_s2(x)
+    x = BasicConv(80, (1, 1), name="Conv2d_3b_1x1")(x)
+    x = BasicConv(192, (3, 3), name="Conv2d_4a_3x3")(x)
+    x = _max_pool_3x3_s2(x)
+    x = InceptionA(32, name="Mixed_5b")(x)
+    x = InceptionA(64, name="Mixed_5c")(x)
+    x = InceptionA(64, name="Mixed_5d")(x)
+    x = InceptionB(name="Mixed_6a")(x)
+    for name, c7 in (("Mixed_6b", 128), ("Mixed_6c", 160), ("Mixed_6d", 160), ("Mixed_6e", 192)):
+      x = InceptionC(c7, name=name)(x)
+    x = InceptionD(name="Mixed_7a")(x)
+    x = InceptionE(max_pool=False, name="Mixed_7b")(x)
+    x = InceptionE(max_pool=True, name="Mixed_7c")(x)
+    pool3 = x.mean(axis=(1, 2))
+    return pool3, nn.Dense(NUM_LOGITS, name="fc")(pool3)
+
+
+def preprocess(images):
+  """uint8 [0, 255] or float [-1, 1] images (N, H, W, 1 or 3) -> float32 (N, 299, 299, 3) in
+  [-1, 1], as pytorch-fid prepares them: to [0, 1], bilinear resize, then 2x - 1."""
+  if images.ndim != 4 or images.shape[-1] not in (1, 3):
+    raise ValueError(f"Inception takes NHWC images with 1 or 3 channels; got shape "
+                     f"{images.shape}.")
+  if images.dtype == jnp.uint8:
+    x = images.astype(jnp.float32) / 255.0
+  else:
+    x = (images.astype(jnp.float32) + 1.0) / 2.0
+  x = jnp.broadcast_to(x, (*x.shape[:3], 3))
+  x = jax.image.resize(x, (x.shape[0], INPUT_SIZE, INPUT_SIZE, 3), "bilinear", antialias=False)
+  return 2.0 * x - 1.0
+
+
+# ---- Weights: the torch state_dict, read without torch, mapped onto the Flax variables.
+
+_STORAGE_DTYPES = {
+    "FloatStorage": "float32", "DoubleStorage": "float64", "HalfStorage": "float16",
+    "BFloat16Storage": "bfloat16", "LongStorage": "int64", "IntStorage": "int32",
+    "ShortStorage": "int16", "CharStorage": "int8", "ByteStorage": "uint8",
+    "BoolStorage": "bool", "UntypedStorage": "uint8"}
+_LEGACY_MAGIC = 0x1950a86a20f9469cfc6c
+
+
+def _numpy_dtype(name: str) -> np.dtype:
+  if name == "bfloat16":
+    import ml_dtypes  # A JAX dependency.
+    return np.dtype(ml_dtypes.bfloat16)
+  return np.dtype(name)
+
+
+class _StorageType:
+  def __init__(self, dtype: str):
+    self.dtype = _numpy_dtype(dtype)
+
+
+class _TensorRef:
+  """A tensor as the pickle describes it; its storage bytes may come later in the file."""
+
+  def __init__(self, storage_key, storage_offset, size, stride):
+    self.storage_key, self.offset = storage_key, storage_offset
+    self.size, self.stride = tuple(size), tuple(stride)
+
+  def materialize(self, storages: dict, path: str) -> np.ndarray:
+    storage = storages[self.storage_key]
+    last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride))
+    if 0 not in self.size and not 0 <= self.offset <= last < len(storage):
+      raise ValueError(f"{path}: a tensor of shape {self.size} runs past the end of its "
+                       "storage; the file is damaged.")
+    flat = storage[self.offset:]
+    strides = [s * storage.itemsize for s in self.stride]
+    return np.lib.stride_tricks.as_strided(flat, self.size, strides).copy()
+
+
+def _rebuild_tensor(storage, storage_offset, size, stride, *unused):
+  return _TensorRef(storage, storage_offset, size, stride)
+
+
+def _rebuild_parameter(data, *unused):
+  return data
+
+
+class RefusedPickleError(pickle.UnpicklingError):
+  """The file asks for something other than tensors; nothing of it was run."""
+
+
+class _StateDictUnpickler(pickle.Unpickler):
+  """Rebuilds a torch state_dict's tensors as _TensorRefs; refuses every other global, so a
+  weights file cannot run code."""
+
+  _ALLOWED = {("collections", "OrderedDict"): collections.OrderedDict,
+              ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+              ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+              ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+              ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter}
+
+  def __init__(self, file, path: str):
+    super().__init__(file)
+    self.path = path
+    self.storage_types = {}  # key -> (numpy dtype, number of elements)
+
+  def find_class(self, module, name):
+    if module == "torch" and name in _STORAGE_DTYPES:
+      return _StorageType(_STORAGE_DTYPES[name])
+    if (module, name) in self._ALLOWED:
+      return self._ALLOWED[(module, name)]
+    raise RefusedPickleError(
+        f"{self.path} holds {module}.{name}, which is not part of a plain state_dict of "
+        f"tensors; refusing to load it. Pass {FID_WEIGHTS_FILE} or an .npz of its tensors.")
+
+  def persistent_load(self, pid):
+    if not (isinstance(pid, tuple) and pid and pid[0] == "storage"
+            and isinstance(pid[1], _StorageType)):
+      raise RefusedPickleError(f"{self.path}: unsupported persistent id {pid[:2]!r}.")
+    storage_type, key, numel = pid[1], str(pid[2]), pid[4]
+    if len(pid) > 5 and pid[5] is not None:
+      raise pickle.UnpicklingError(f"{self.path}: storage views (torch < 0.4 files) are not "
+                                   "supported; re-save the state_dict with a newer torch.")
+    self.storage_types[key] = (storage_type.dtype, numel)
+    return key
+
+
+def _read_zip_pth(path: str) -> tuple[object, dict]:
+  with zipfile.ZipFile(path) as archive:
+    names = archive.namelist()
+    pickles = [n for n in names if n.endswith("/data.pkl")]
+    if len(pickles) != 1:
+      raise ValueError(f"{path} is a zip archive but not a torch.save file (no */data.pkl).")
+    prefix = pickles[0][:-len("data.pkl")]
+    if prefix + "byteorder" in names and archive.read(prefix + "byteorder") != b"little":
+      raise ValueError(f"{path} was saved on a big-endian machine; only little-endian is read.")
+    with archive.open(pickles[0]) as f:
+      unpickler = _StateDictUnpickler(f, path)
+      obj = unpickler.load()
+    storages = {key: np.frombuffer(archive.read(f"{prefix}data/{key}"), dtype)[:numel]
+                for key, (dtype, numel) in unpickler.storage_types.items()}
+  return obj, storages
+
+
+def _read_legacy_pth(path: str) -> tuple[object, dict]:
+  """torch.save(..., _use_new_zipfile_serialization=False): magic, protocol, sys_info and the
+  state_dict as consecutive pickles, then the storage keys, then each storage's element
+  count (int64) and raw bytes."""
+  with open(path, "rb") as f:
+    def load_plain():  # Headers and the key list: plain values, through the same guard.
+      return _StateDictUnpickler(f, path).load()
+    try:
+      magic = load_plain()
+    except RefusedPickleError:
+      raise
+    except Exception as e:
+      raise ValueError(f"{path} is neither a torch.save file nor an .npz ({e}).") from e
+    if magic != _LEGACY_MAGIC:
+      raise ValueError(f"{path} is neither a torch.save file nor an .npz.")
+    load_plain()  # Protocol version.
+    sys_info = load_plain()
+    if not sys_info.get("little_endian", True):
+      raise ValueError(f"{path} was saved on a big-endian machine; only little-endian is read.")
+    unpickler = _StateDictUnpickler(f, path)
+    obj = unpickler.load()
+    storages = {}
+    for key in load_plain():
+      dtype, numel = unpickler.storage_types[str(key)]
+      (count,) = struct.unpack("<q", f.read(8))
+      data = f.read(count * dtype.itemsize)
+      if count != numel or len(data) != count * dtype.itemsize:
+        raise ValueError(f"{path} is truncated or damaged (storage {key}).")
+      storages[str(key)] = np.frombuffer(data, dtype)
+  return obj, storages
+
+
+def read_pth(path: str) -> dict[str, np.ndarray]:
+  """The tensors of a torch.save'd state_dict, as numpy arrays, without torch."""
+  obj, storages = (_read_zip_pth if zipfile.is_zipfile(path) else _read_legacy_pth)(path)
+  if not isinstance(obj, dict) or not all(isinstance(v, _TensorRef) for v in obj.values()):
+    raise ValueError(f"{path} does not hold a flat state_dict (a mapping of names to tensors).")
+  return {str(k): v.materialize(storages, path) for k, v in obj.items()}
+
+
+def read_state_dict(path: str) -> dict[str, np.ndarray]:
+  """A .pth (torch.save, read without torch) or an .npz with the same keys."""
+  if path.endswith(".npz"):
+    with np.load(path) as data:
+      return {k: data[k] for k in data.files}
+  return read_pth(path)
+
+
+def _torch_name(flax_path: tuple[str, ...]) -> tuple[str, tuple[int, ...] | None]:
+  """(state_dict key, transpose from torch's layout) of one Flax variable."""
+  collection, *modules, leaf = flax_path
+  torch_leaf = {("params", "kernel"): "weight", ("params", "scale"): "weight",
+                ("params", "bias"): "bias", ("batch_stats", "mean"): "running_mean",
+                ("batch_stats", "var"): "running_var"}[(collection, leaf)]
+  transpose = None
+  if leaf == "kernel":
+    transpose = (2, 3, 1, 0) if modules[-1] == "conv" else (1, 0)  # OIHW -> HWIO; (out, in).
+  return ".".join([*modules, torch_leaf]), transpose
+
+
+@functools.lru_cache(maxsize=1)
+def variable_shapes() -> dict[tuple[str, ...], tuple[int, ...]]:
+  """Shape of every Flax variable of InceptionV3, by path (no weights are created)."""
+  abstract = jax.eval_shape(InceptionV3().init, jax.random.PRNGKey(0),
+                            jax.ShapeDtypeStruct((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32))
+  return {path: tuple(v.shape) for path, v in traverse_util.flatten_dict(abstract).items()}
+
+
+def state_dict_shapes() -> dict[str, tuple[int, ...]]:
+  """The torch state_dict keys and shapes that the weights file must have (besides the
+  ignored BatchNorm `num_batches_tracked` counters)."""
+  shapes = {}
+  for path, shape in variable_shapes().items():
+    name, transpose = _torch_name(path)
+    shapes[name] = tuple(shape[i] for i in np.argsort(transpose)) if transpose else shape
+  return shapes
+
+
+def variables_from_state_dict(state_dict: dict[str, np.ndarray], path: str) -> dict:
+  """Flax variables ({"params", "batch_stats"}) of a pytorch-fid state_dict read from `path`."""
+  expected = state_dict_shapes()
+  present = {k for k in state_dict if not k.endswith(".num_batches_tracked")}
+  missing, extra = sorted(expected.keys() - present), sorted(present - expected.keys())
+  if missing or extra:
+    raise ValueError(
+        f"{path} is not the FID Inception-v3 state_dict: "
+        + (f"{len(missing)} keys missing (e.g. {missing[:3]}) " if missing else "")
+        + (f"{len(extra)} unexpected keys (e.g. {extra[:3]}) " if extra else "")
+        + f"Use {FID_WEIGHTS_FILE} from {FID_WEIGHTS_URL}.")
+  flat = {}
+  for flax_path in variable_shapes():
+    name, transpose = _torch_name(flax_path)
+    value = np.asarray(state_dict[name])
+    if value.shape != expected[name]:
+      raise ValueError(f"{path}: {name} has shape {value.shape}, the FID Inception-v3 has "
+                       f"{expected[name]}. Use {FID_WEIGHTS_FILE} from {FID_WEIGHTS_URL}.")
+    flat[flax_path] = jnp.asarray(value.transpose(transpose) if transpose else value,
+                                  jnp.float32)
+  return traverse_util.unflatten_dict(flat)
+
+
+def file_sha256(path: str) -> str:
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for chunk in iter(lambda: f.read(1 << 20), b""):
+      digest.update(chunk)
+  return digest.hexdigest()
+
+
+def missing_weights_message(path: str | None) -> str:
+  where = f"{path} does not exist" if path else "eval.inception_weights is not set"
+  return (f"The Inception feature extractor needs the standard FID weights, and {where}. "
+          f"Download {FID_WEIGHTS_FILE} ({FID_WEIGHTS_BYTES:,} bytes, SHA-256 "
+          f"{FID_WEIGHTS_SHA256}) from {FID_WEIGHTS_URL} and pass "
+          "--config.eval.inception_weights=/path/to/" + FID_WEIGHTS_FILE + ".")
+
+
+class InceptionFeatures:
+  """pool3 features and logits of the FID Inception-v3 with weights from a local file.
+
+  A file other than the standard one (by SHA-256) still loads, with a warning: its
+  distances are not comparable with published FIDs. `id` names the weights by hash.
+  """
+
+  def __init__(self, weights_path: str | None, batch_size: int = 100):
+    if not weights_path or not os.path.isfile(os.path.expanduser(weights_path)):
+      raise FileNotFoundError(missing_weights_message(weights_path))
+    weights_path = os.path.expanduser(weights_path)
+    self.sha256 = file_sha256(weights_path)
+    self.is_standard = self.sha256 == FID_WEIGHTS_SHA256
+    if self.is_standard:
+      self.description = f"{weights_path} (the standard FID weights)"
+    else:
+      self.description = (f"{weights_path} (SHA-256 {self.sha256[:16]}..., not the standard "
+                          "FID weights: not comparable with published FID values)")
+      warnings.warn(
+          f"{weights_path} (SHA-256 {self.sha256[:16]}...) is not the standard FID weights "
+          f"file {FID_WEIGHTS_FILE} (SHA-256 {FID_WEIGHTS_SHA256}, from {FID_WEIGHTS_URL}); "
+          "its Frechet distances are not comparable with published FID values.", stacklevel=2)
+    self.variables = variables_from_state_dict(read_state_dict(weights_path), weights_path)
+    self.batch_size = batch_size
+    self.id = f"inception-fid-{self.sha256[:12]}"
+
+  def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return extract(self.variables, images, self.batch_size)
+
+
+def extract(variables, images: np.ndarray, batch_size: int = 100):
+  """(pool3 (N, 2048), logits (N, 1008)) float32 of uint8 or [-1, 1] NHWC images, in
+  batches of `batch_size` (the last one padded, so the network compiles once)."""
+  features, logits = [], []
+  batch_size = min(batch_size, len(images))
+  for start in range(0, len(images), batch_size):
+    batch = images[start:start + batch_size]
+    pad = batch_size - len(batch)
+    padded = np.concatenate([batch, np.zeros((pad, *batch.shape[1:]), batch.dtype)])
+    f, lg = _forward(variables, _preprocess(jnp.asarray(padded)))
+    features.append(np.asarray(f)[:len(batch)])
+    logits.append(np.asarray(lg)[:len(batch)])
+  if not features:
+    return np.zeros((0, FEATURE_DIM), np.float32), np.zeros((0, NUM_LOGITS), np.float32)
+  return np.concatenate(features), np.concatenate(logits)
+
+
+_preprocess = jax.jit(preprocess)
+_forward = jax.jit(InceptionV3().apply)
