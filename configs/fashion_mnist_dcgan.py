@@ -62,13 +62,36 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   # Each pair has the same parameters and FLOPs; bench/RESULTS.md has the speeds on CPU.
   config.model.downsample = "space_to_depth"
 
+  config.loss = ml_collections.ConfigDict()
+  config.loss.name = "nonsaturating"  # Or "hinge", "wasserstein", "least_squares" (pgen/losses.py).
+  # R1 penalty on real images (gamma; StyleGAN2 uses 0.01-10 by resolution); 0 = off.
+  config.loss.r1_weight = 0.0
+  config.loss.r1_every = 16  # Lazy R1: every k steps, weighted by k (StyleGAN2).
+  config.loss.gp_weight = 0.0  # WGAN-GP gradient penalty (lambda, 10 in the paper); 0 = off.
+  config.loss.acgan_weight = 1.0  # Weight of the class cross-entropy with conditioning="acgan".
+
   config.optim = ml_collections.ConfigDict()
   config.optim.g_learning_rate = 2e-4
-  config.optim.d_learning_rate = 2e-4
-  config.optim.b1 = 0.5
-  config.optim.b2 = 0.999
+  config.optim.d_learning_rate = 2e-4  # TTUR: e.g. 4e-4 with g 1e-4 for hinge + spectral norm.
+  config.optim.g_betas = (0.5, 0.999)  # Adam (b1, b2) of G.
+  config.optim.d_betas = (0.5, 0.999)  # Adam (b1, b2) of D; SNGAN uses (0.0, 0.9).
+  config.optim.d_steps = 1  # Discriminator updates per generator update, each on new reals.
 
-  config.ema_decay = 0.999  # EMA of generator weights; samples use the EMA generator.
+  # Differentiable augmentation of everything D sees, real and fake (DiffAugment / ADA).
+  config.augment = ml_collections.ConfigDict()
+  config.augment.policy = ()  # Any of ("translation", "cutout", "color"); () = off.
+  config.augment.probability = 1.0  # Chance each transform hits an image (start value with ADA).
+  # ADA: > 0 adapts the probability so that E[sign(D(real))] stays near this (0.6); 0 = fixed.
+  config.augment.ada_target = 0.0
+  config.augment.ada_interval = 4  # D updates between adjustments.
+  config.augment.ada_kimg = 100  # Thousands of images for the probability to go from 0 to 1.
+  # Mirror real images at random: off by default, product photos carry text and logos.
+  config.augment.hflip = False
+
+  # EMA of the generator weights, which samples and evaluation use (StyleGAN2's ema_kimg).
+  config.ema = ml_collections.ConfigDict()
+  config.ema.half_life_images = 20_000  # StyleGAN2: 10k images per 32 of batch.
+  config.ema.rampup = 0.05  # Half-life at most this fraction of the images seen; 0 = none.
 
   config.eval = ml_collections.ConfigDict()
   config.eval.every_steps = 1000  # Metrics of EMA samples in TensorBoard; 0 turns them off.

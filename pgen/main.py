@@ -24,6 +24,8 @@ flags.DEFINE_string("out", None, "generate: output path, .png (grid) or .npz (ar
                     "prepare: the TFDS data_dir to write to (default: TFDS's).")
 flags.DEFINE_integer("step", None, "generate, evaluate: checkpoint step (default: latest).")
 flags.DEFINE_integer("seed", 0, "generate: seed of the latents.")
+flags.DEFINE_string("class", None, "generate, conditional runs: class index or name of every "
+                    "sample (default: one grid per class).")
 flags.DEFINE_string("coordinator_address", None,
                     "Multi-process: host:port of process 0 (or PGEN_COORDINATOR_ADDRESS).")
 flags.DEFINE_integer("num_processes", None, "Multi-process: how many (or PGEN_NUM_PROCESSES).")
@@ -84,7 +86,8 @@ def main(argv):
     if FLAGS.out is None:
       _usage_error("--out is required for generate.")
     from pgen.generate import generate
-    generate(FLAGS.workdir, FLAGS.num or 64, FLAGS.out, step=FLAGS.step, seed=FLAGS.seed)
+    generate(FLAGS.workdir, FLAGS.num or 64, FLAGS.out, step=FLAGS.step, seed=FLAGS.seed,
+             class_name=FLAGS["class"].value)
   else:
     from pgen.evaluation import evaluate
     if FLAGS.npz:

@@ -2,6 +2,7 @@
 
     sample = make_sampler(generator, latent_dim, mesh)
     images = sample(state.ema_g_params, state.g_batch_stats, key, 64)   # uint8 (64, H, W, C)
+    images = sample(..., key, 100, balanced_labels(100, 10))  # conditional: 10 per class
     save_png(image_grid(images), "grid.png")
 """
 
@@ -24,24 +25,36 @@ def to_uint8(images: jax.Array) -> jax.Array:
 
 
 def make_sampler(generator, latent_dim: int, mesh):
-  """Returns sample(params, batch_stats, key, num) -> uint8 images on the host.
+  """Returns sample(params, batch_stats, key, num, labels=None) -> uint8 images on the host.
 
-  The generator runs in inference mode (BatchNorm uses its running statistics), so an
-  image depends only on its latent, not on the batch it was generated in.
+  `labels` (num,) ints are the classes of a conditional generator. The generator runs in
+  inference mode (BatchNorm uses its running statistics), so an image depends only on its
+  latent (and label), not on the batch it was generated in.
   """
   replicated = sharding.replicated(mesh)
 
-  def sample(params, batch_stats, key, num):
+  def sample(params, batch_stats, key, num, labels):
     z = jax.random.normal(key, (num, latent_dim))
-    images = generator.apply({"params": params, "batch_stats": batch_stats}, z, train=False)
+    images = generator.apply({"params": params, "batch_stats": batch_stats}, z, labels,
+                             train=False)
     return to_uint8(images)
 
   jitted = jax.jit(sample, static_argnums=(3,), out_shardings=replicated)
 
-  def run(params, batch_stats, key, num):
-    return sharding.to_host(jitted(params, batch_stats, key, num))
+  def run(params, batch_stats, key, num, labels=None):
+    if labels is not None:
+      labels = jnp.asarray(labels, jnp.int32)
+    return sharding.to_host(jitted(params, batch_stats, key, num, labels))
 
   return run
+
+
+def balanced_labels(num: int, num_classes: int) -> np.ndarray | None:
+  """`num` labels in contiguous equal blocks per class (so a square grid of 10 x 10 has one
+  class per row), or None for an unconditional model (num_classes == 0)."""
+  if num_classes == 0:
+    return None
+  return (np.arange(num) * num_classes // num).astype(np.int32)
 
 
 def grid_key(seed: int) -> jax.Array:

@@ -2,7 +2,7 @@
 
     g_tx, d_tx = make_optimizers(config.optim)
     abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx,
-                                         mesh, image_shape)
+                                         mesh, image_shape, num_classes)
     state = init()  # or a checkpoint restored into abstract_state
 
 `abstract_state` (shapes, dtypes, shardings) is what a checkpoint restores into, so a
@@ -19,6 +19,7 @@ import ml_collections
 import optax
 
 from pgen import sharding
+from pgen.augment import AugmentState
 
 
 @flax.struct.dataclass
@@ -26,41 +27,54 @@ class GANState:
   step: jax.Array  # Completed generator updates.
   rng: jax.Array  # Base key; step k uses fold_in(rng, k).
   g_params: Any
-  g_batch_stats: Any  # Generator BatchNorm running statistics (global-batch).
+  g_batch_stats: Any  # Generator BatchNorm (global-batch) and spectral-norm statistics.
   d_params: Any
+  d_batch_stats: Any  # Discriminator spectral-norm power-iteration vectors ({} without SN).
   g_opt_state: Any
   d_opt_state: Any
   ema_g_params: Any  # Exponential moving average of g_params: what sampling uses.
+  augment: AugmentState  # Adaptive augmentation probability (ADA).
 
 
 def make_optimizers(optim: ml_collections.ConfigDict):
-  """Adam for G and D with their own learning rates (TTUR-ready)."""
-  g_tx = optax.adam(optim.g_learning_rate, b1=optim.b1, b2=optim.b2)
-  d_tx = optax.adam(optim.d_learning_rate, b1=optim.b1, b2=optim.b2)
+  """Adam for G and D with their own learning rates and betas (TTUR)."""
+  g_tx = optax.adam(optim.g_learning_rate, b1=optim.g_betas[0], b2=optim.g_betas[1])
+  d_tx = optax.adam(optim.d_learning_rate, b1=optim.d_betas[0], b2=optim.d_betas[1])
   return g_tx, d_tx
 
 
-def init_state(rng, *, generator, discriminator, g_tx, d_tx, image_shape, latent_dim):
+def example_labels(num_classes: int, batch: int):
+  """Labels to trace a model with: zeros if the model is conditional, else None."""
+  return jnp.zeros((batch,), jnp.int32) if num_classes else None
+
+
+def init_state(rng, *, generator, discriminator, g_tx, d_tx, image_shape, latent_dim,
+               num_classes, augment_probability):
   g_key, d_key, train_key = jax.random.split(rng, 3)
-  g_vars = generator.init(g_key, jnp.zeros((1, latent_dim)), train=False)
-  d_vars = discriminator.init(d_key, jnp.zeros((1, *image_shape)))
+  labels = example_labels(num_classes, 1)
+  g_vars = generator.init(g_key, jnp.zeros((1, latent_dim)), labels, train=False)
+  d_vars = discriminator.init(d_key, jnp.zeros((1, *image_shape)), labels, train=False)
   return GANState(
       step=jnp.zeros((), jnp.int32),
       rng=train_key,
       g_params=g_vars["params"],
-      g_batch_stats=g_vars["batch_stats"],
+      g_batch_stats=g_vars.get("batch_stats", {}),
       d_params=d_vars["params"],
+      d_batch_stats=d_vars.get("batch_stats", {}),
       g_opt_state=g_tx.init(g_vars["params"]),
       d_opt_state=d_tx.init(d_vars["params"]),
       ema_g_params=g_vars["params"],
+      augment=AugmentState.create(augment_probability),
   )
 
 
-def state_factory(config, generator, discriminator, g_tx, d_tx, mesh, image_shape):
+def state_factory(config, generator, discriminator, g_tx, d_tx, mesh, image_shape,
+                  num_classes: int):
   """Returns (abstract_state, init): init() builds the state directly in its shardings."""
   init = functools.partial(init_state, generator=generator, discriminator=discriminator,
                            g_tx=g_tx, d_tx=d_tx, image_shape=tuple(image_shape),
-                           latent_dim=config.model.latent_dim)
+                           latent_dim=config.model.latent_dim, num_classes=num_classes,
+                           augment_probability=config.augment.probability)
   rng = jax.random.PRNGKey(config.seed)
   shapes = jax.eval_shape(init, rng)
   state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh), shapes)

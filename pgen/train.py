@@ -61,21 +61,33 @@ class Setup:
   d_tx: Any
   abstract_state: Any
   init: Callable[[], Any]  # Creates the initial state in its shardings.
+  num_classes: int  # Classes the models are conditioned on; 0 when unconditional.
 
 
-def build(config: ml_collections.ConfigDict, mesh, image_shape) -> Setup:
-  generator, discriminator = build_models(config, image_shape)
+def build(config: ml_collections.ConfigDict, mesh, image_shape, num_classes: int = 0) -> Setup:
+  """`num_classes`: the dataset's; used only when `model.conditioning` is not "none"."""
+  num_classes = num_classes if config.model.conditioning != "none" else 0
+  generator, discriminator = build_models(config, image_shape, num_classes)
   g_tx, d_tx = make_optimizers(config.optim)
   abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx, mesh,
-                                       image_shape)
-  return Setup(generator, discriminator, g_tx, d_tx, abstract_state, init)
+                                       image_shape, num_classes)
+  return Setup(generator, discriminator, g_tx, d_tx, abstract_state, init, num_classes)
 
 
 def compile_train_step(config: ml_collections.ConfigDict, setup: Setup, mesh):
   """The jitted train step for `setup` (XLA compiles it on the first call)."""
   step_fn = make_train_step(config, setup.generator, setup.discriminator, setup.g_tx, setup.d_tx,
-                            mesh)
+                            mesh, setup.num_classes)
   return jit_train_step(step_fn, setup.abstract_state, mesh)
+
+
+def input_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config the input pipeline reads: one step consumes `optim.d_steps` real batches."""
+  if config.optim.d_steps == 1:
+    return config
+  data_config = ml_collections.ConfigDict(config.to_dict())
+  data_config.batch_size = config.batch_size * config.optim.d_steps
+  return data_config
 
 
 class _MetricWindow:
@@ -153,7 +165,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   sharding.check_batch_size(config.batch_size, mesh)
   builder = sources.get_builder(config.data)
   info = pipeline.input_info(builder, config)
-  setup = build(config, mesh, info.image_shape)
+  if config.model.conditioning != "none" and info.num_classes == 0:
+    raise ValueError(f"model.conditioning={config.model.conditioning!r} needs class labels, but "
+                     f"{config.data.name} has none; use --config.model.conditioning=none.")
+  setup = build(config, mesh, info.image_shape, info.num_classes)
   is_chief = jax.process_index() == 0
 
   with run_record.workdir_lock(workdir) if is_chief else contextlib.nullcontext():
@@ -186,7 +201,7 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
   writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief)
   train_step = compile_train_step(config, setup, mesh)
   sample = samples.make_sampler(setup.generator, config.model.latent_dim, mesh)
-  batches = pipeline.train_batches(builder, config, mesh, start_step=start_step)
+  batches = pipeline.train_batches(builder, input_config(config), mesh, start_step=start_step)
   sample_dir = os.path.join(workdir, "samples")
   os.makedirs(sample_dir, exist_ok=True)
 
@@ -208,8 +223,9 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
   def evaluate(step, state):
     """Metrics of EMA samples to TensorBoard; returns the Frechet distance on every process."""
     with report_progress.timed("eval"):
+      labels = samples.balanced_labels(config.eval.num_samples, setup.num_classes)
       images = sample(state.ema_g_params, state.g_batch_stats, eval_key,
-                      config.eval.num_samples)
+                      config.eval.num_samples, labels)
       fd = 0.0
       if is_chief:
         result = evaluator(images)
@@ -221,7 +237,8 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
   def write_samples(step, state):
     with report_progress.timed("samples"):
       images = sample(state.ema_g_params, state.g_batch_stats, samples.grid_key(config.seed),
-                      config.num_sample_images)
+                      config.num_sample_images,
+                      samples.balanced_labels(config.num_sample_images, setup.num_classes))
       if is_chief:
         grid = samples.image_grid(images)
         samples.save_png(grid, os.path.join(sample_dir, f"step_{step:08d}.png"))
@@ -249,7 +266,9 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
         steps_in_window = len(window)
         scalars = window.mean_and_clear()
         elapsed = time.time() - window_start
-        scalars["images_per_s"] = steps_in_window * config.batch_size / elapsed
+        # Real images the discriminator saw per second of training.
+        scalars["images_per_s"] = (steps_in_window * config.batch_size * config.optim.d_steps
+                                   / elapsed)
         scalars["input_wait_fraction"] = input_wait_s / elapsed
         scalars["g_learning_rate"] = config.optim.g_learning_rate
         scalars["d_learning_rate"] = config.optim.d_learning_rate

@@ -1,6 +1,10 @@
 """Runs a few train steps on fixed data and saves the state: a subprocess for device-count tests.
 
-    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tests/step_runner.py OUT.npz
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tests/step_runner.py OUT.npz \
+        [VARIANT [MESH_SIZE]]
+
+VARIANT (see `configure`) turns on groups of the GAN toolbox on the smoke config;
+MESH_SIZE runs on the first that many devices (default: all).
 """
 
 import os
@@ -10,31 +14,73 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
+from jax.sharding import Mesh  # noqa: E402
 
 from configs import fashion_mnist_dcgan  # noqa: E402
 from pgen import sharding  # noqa: E402
 from pgen.train import build, compile_train_step  # noqa: E402
 
 NUM_STEPS = 3
+NUM_CLASSES = 10
+VARIANTS = ("default", "projection_r1_ada", "acgan_gp_resnet")
 
 
-def main(out_path):
+def configure(variant: str):
+  """The smoke config with a group of toolbox options on."""
   config = fashion_mnist_dcgan.get_config("smoke")
-  mesh = sharding.make_mesh()
-  setup = build(config, mesh, (32, 32, 1))
+  if variant == "projection_r1_ada":
+    config.loss.name = "hinge"
+    config.model.conditioning = "projection"
+    config.model.d_spectral_norm = True
+    config.model.minibatch_std = 4
+    config.loss.r1_weight = 1.0
+    config.loss.r1_every = 2
+    config.optim.d_steps = 2
+    config.optim.d_betas = (0.0, 0.9)
+    config.augment.policy = ("translation", "cutout", "color")
+    config.augment.probability = 0.5
+    config.augment.ada_target = 0.6
+    config.augment.ada_interval = 1
+    config.augment.hflip = True
+  elif variant == "acgan_gp_resnet":
+    config.loss.name = "wasserstein"
+    config.model.name = "resnet"
+    config.model.conditioning = "acgan"
+    config.model.g_spectral_norm = True
+    config.model.attention_resolution = 16
+    config.loss.gp_weight = 10.0
+  elif variant != "default":
+    raise ValueError(f"Unknown variant {variant!r}; choose from {VARIANTS}.")
+  return config
+
+
+def main(out_path, variant="default", mesh_size=None):
+  config = configure(variant)
+  devices = jax.devices()[:int(mesh_size)] if mesh_size else jax.devices()
+  mesh = Mesh(np.asarray(devices), (sharding.DATA_AXIS,))
+  setup = build(config, mesh, (32, 32, 1), NUM_CLASSES)
   step = compile_train_step(config, setup, mesh)
   state = setup.init()
-  images = np.random.default_rng(0).uniform(-1, 1, (NUM_STEPS, config.batch_size, 32, 32, 1))
+  initial = _flat(state)
+  rows = config.batch_size * config.optim.d_steps
+  rng = np.random.default_rng(0)
+  images = rng.uniform(-1, 1, (NUM_STEPS, rows, 32, 32, 1)).astype(np.float32)
+  labels = rng.integers(0, NUM_CLASSES, (NUM_STEPS, rows)).astype(np.int32)
   for i in range(NUM_STEPS):
-    batch = {"image": jax.device_put(images[i].astype(np.float32), sharding.batch_split(mesh)),
-             "label": jax.device_put(np.zeros(config.batch_size, np.int32),
-                                     sharding.batch_split(mesh))}
+    batch = {"image": jax.device_put(images[i], sharding.batch_split(mesh)),
+             "label": jax.device_put(labels[i], sharding.batch_split(mesh))}
     state, metrics = step(state, batch)
-  leaves = jax.tree_util.tree_flatten_with_path(state)[0]
-  arrays = {jax.tree_util.keystr(path): sharding.to_host(x) for path, x in leaves}
+  arrays = _flat(state)
+  arrays.update({f"initial/{k}": v for k, v in initial.items()})
   arrays.update({f"metric/{k}": sharding.to_host(v) for k, v in metrics.items()})
-  np.savez(out_path, device_count=jax.device_count(), **arrays)
+  np.savez(out_path, device_count=mesh.size, compilations=step._cache_size(), **arrays)
+
+
+def _flat(state):
+  """{'.g_params['Dense_0']['kernel']': array, ...} on the host."""
+  leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+  return {jax.tree_util.keystr(path): sharding.to_host(x) for path, x in leaves}
 
 
 if __name__ == "__main__":
-  main(sys.argv[1])
+  main(*sys.argv[1:])

@@ -193,7 +193,7 @@ def test_minibatch_stddev_matches_numpy():
   assert out.shape == (8, 3, 5, 3)
   np.testing.assert_array_equal(out[..., :2], x)
   groups = x.reshape(2, 4, 3, 5, 2)
-  expected = np.sqrt(groups.var(axis=1) + 1e-8).mean(axis=(1, 2, 3))
+  expected = np.sqrt(groups.var(axis=1) + layers.MINIBATCH_STD_EPSILON).mean(axis=(1, 2, 3))
   for example in range(8):
     np.testing.assert_allclose(out[example, ..., 2], expected[example // 4], rtol=1e-5)
   assert expected[1] > 2 * expected[0]

@@ -36,11 +36,11 @@ def test_smoke_run_writes_checkpoints_events_samples_and_generate_reads_them(
   assert record["layout"]["global_device_count"] == jax.device_count()
   assert record["versions"]["jax"] == jax.__version__
 
-  grid_path = generate(workdir, num=10, out=str(tmp_path / "grid.png"))
+  [grid_path] = generate(workdir, num=10, out=str(tmp_path / "grid.png"))
   assert Image.open(grid_path).size[0] > 32
-  npz = np.load(generate(workdir, num=7, out=str(tmp_path / "s.npz")))
+  npz = np.load(generate(workdir, num=7, out=str(tmp_path / "s.npz"))[0])
   assert npz["images"].shape == (7, 32, 32, 1) and npz["images"].dtype == np.uint8
-  again = np.load(generate(workdir, num=7, out=str(tmp_path / "again.npz")))
+  again = np.load(generate(workdir, num=7, out=str(tmp_path / "again.npz"))[0])
   np.testing.assert_array_equal(npz["images"], again["images"])
   assert npz["images"].std() > 0
 

@@ -206,7 +206,7 @@ def evaluate_run(workdir: str, *, step: int | None = None, num: int = 10000,
   `eval_config` replaces the eval settings the run was trained with (e.g. to score it in
   Inception features)."""
   from pgen.generate import sample_run
-  images, step, config = sample_run(workdir, num, step=step)
+  images, _, step, config = sample_run(workdir, num, step=step)
   if eval_config is not None:
     config.eval = ml_collections.ConfigDict(eval_config.to_dict())
   result = evaluate_images(images, config, pairs_png=os.path.join(

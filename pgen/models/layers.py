@@ -89,6 +89,9 @@ def check_labels(labels, batch_size: int, num_classes: int, module: nn.Module):
   return labels
 
 
+MINIBATCH_STD_EPSILON = 1e-4
+
+
 class MinibatchStdDev(nn.Module):
   """StyleGAN's minibatch standard deviation: appends one feature map holding, for each
   group of `group_size` consecutive examples, the mean over channels and pixels of the
@@ -114,7 +117,10 @@ class MinibatchStdDev(nn.Module):
             "sees batch_size real, batch_size fake and 2*batch_size combined images).")
       group = 1
     groups = x.reshape(batch // group, group, *x.shape[1:]).astype(jnp.float32)
-    std = jnp.sqrt(jnp.var(groups, axis=1) + 1e-8)  # (B/G, H, W, C)
+    # StyleGAN adds 1e-8; 1e-4 keeps d std / d x bounded where a group's values coincide
+    # (e.g. pixels that cutout zeroed in every image of the group), where 1e-8 magnified
+    # float rounding ~10^4 times and made runs depend on the device count.
+    std = jnp.sqrt(jnp.var(groups, axis=1) + MINIBATCH_STD_EPSILON)  # (B/G, H, W, C)
     per_group = jnp.mean(std, axis=(1, 2, 3))  # (B/G,)
     per_example = jnp.repeat(per_group, group)
     extra = jnp.broadcast_to(per_example[:, None, None, None], (*x.shape[:3], 1))

@@ -49,18 +49,23 @@ class _Conv(nn.Module):
   features: int
   kernel_size: int
   spectral_norm: bool
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x, update_stats: bool):
     conv = nn.Conv(self.features, (self.kernel_size, self.kernel_size), padding="SAME",
-                   kernel_init=_init, name="conv")
+                   use_bias=self.use_bias, kernel_init=_init, name="conv")
     return layers.apply_layer(conv, x, spectral_norm=self.spectral_norm,
                               update_stats=update_stats)
 
 
 class GeneratorBlock(nn.Module):
   """BN -> ReLU -> upsample -> conv3x3 -> BN -> ReLU -> conv3x3, plus an upsampled 1x1-conv
-  shortcut. BatchNorms are class-conditional when `num_classes` > 0."""
+  shortcut. BatchNorms are class-conditional when `num_classes` > 0.
+
+  The convolutions have no bias: a BatchNorm (with its own bias) follows each of them, so
+  a bias would get an exactly-zero gradient, which Adam turns from rounding noise into
+  full-size steps that differ between device layouts."""
   features: int
   num_classes: int = 0
   spectral_norm: bool = False
@@ -69,10 +74,11 @@ class GeneratorBlock(nn.Module):
   def __call__(self, x, labels, train: bool):
     norm = lambda t: layers.batch_norm(t, labels, train=train, num_classes=self.num_classes)
     h = layers.upsample_nearest(nn.relu(norm(x)))
-    h = _Conv(self.features, 3, self.spectral_norm, name="conv1")(h, train)
+    h = _Conv(self.features, 3, self.spectral_norm, use_bias=False, name="conv1")(h, train)
     h = nn.relu(norm(h))
-    h = _Conv(self.features, 3, self.spectral_norm, name="conv2")(h, train)
-    shortcut = _Conv(self.features, 1, self.spectral_norm, name="shortcut")(x, train)
+    h = _Conv(self.features, 3, self.spectral_norm, use_bias=False, name="conv2")(h, train)
+    shortcut = _Conv(self.features, 1, self.spectral_norm, use_bias=False,
+                     name="shortcut")(x, train)
     return h + layers.upsample_nearest(shortcut)
 
 
@@ -120,8 +126,10 @@ class Generator(nn.Module):
     blocks = num_blocks(self.image_size)
     widths = level_widths(self.width, self.max_width, blocks + 1)[::-1]  # base map first
     base_h, base_w = (side // 2 ** blocks for side in self.image_size)
-    x = layers.apply_layer(nn.Dense(base_h * base_w * widths[0], kernel_init=_init), z,
-                           spectral_norm=self.spectral_norm, update_stats=train)
+    # No bias: the first block starts with a BatchNorm (see GeneratorBlock).
+    x = layers.apply_layer(
+        nn.Dense(base_h * base_w * widths[0], use_bias=False, kernel_init=_init), z,
+        spectral_norm=self.spectral_norm, update_stats=train)
     x = x.reshape(z.shape[0], base_h, base_w, widths[0])
     for features in widths[1:]:
       x = GeneratorBlock(features, self.num_classes, self.spectral_norm)(x, labels, train)
