@@ -228,7 +228,7 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
                       config.eval.num_samples, labels)
       fd = 0.0
       if is_chief:
-        result = evaluator(images)
+        result = evaluator(images, labels)
         writer.write_scalars(step, {f"eval/{k}": v for k, v in result.items()
                                     if isinstance(v, (int, float))})
         fd = result["fd"]

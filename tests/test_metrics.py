@@ -91,3 +91,13 @@ def test_ms_ssim_is_one_for_identical_images_and_low_for_unrelated_ones():
   similar = metrics.ms_ssim(images, blurred)
   assert np.all(similar > unrelated.max()) and np.all(similar < 1)
   assert metrics.ms_ssim_diversity(np.repeat(images[:1], 50, axis=0)) == pytest.approx(1.0)
+
+
+def test_conditional_accuracy_per_class_and_worst_class():
+  labels = np.array([0, 0, 0, 0, 1, 1, 2, 2])
+  predicted = np.array([0, 0, 0, 1, 1, 0, 2, 2])
+  result = metrics.conditional_accuracy(predicted, labels, num_classes=4)
+  assert result["class_accuracy"] == 6 / 8
+  assert result["class_accuracy/0"] == 0.75 and result["class_accuracy/1"] == 0.5
+  assert result["class_accuracy/2"] == 1.0 and "class_accuracy/3" not in result  # Not asked for.
+  assert result["class_accuracy_min"] == 0.5

@@ -97,9 +97,11 @@ def reference_features(builder, config, split: str, num: int, extractor) -> np.n
   return features
 
 
-def score(real_features, fake_features, class_logits=None, num_classes: int = 10) -> dict:
+def score(real_features, fake_features, class_logits=None, num_classes: int = 10,
+          labels=None) -> dict:
   """Every metric of generated images against reference features; the class metrics only
-  with the classifier's logits of the generated images."""
+  with the classifier's logits of the generated images, and their accuracy only with the
+  `labels` a conditional generator was asked for."""
   fd = metrics.frechet_distance(*metrics.gaussian_stats(real_features),
                                 *metrics.gaussian_stats(fake_features))
   kid, kid_std = metrics.kernel_distance(real_features, fake_features)
@@ -113,6 +115,8 @@ def score(real_features, fake_features, class_logits=None, num_classes: int = 10
     is_mean, is_std = metrics.inception_score(probs)
     result.update({"classifier_score": is_mean, "classifier_score_std": is_std})
     result.update(metrics.class_histogram(probs.argmax(axis=1), num_classes))
+    if labels is not None:
+      result.update(metrics.conditional_accuracy(probs.argmax(axis=1), labels, num_classes))
   return result
 
 
@@ -142,6 +146,7 @@ class Evaluator:
 
       evaluator = Evaluator(config, builder)
       result = evaluator(images_uint8)    # {"fd": ..., "kid": ..., "precision": ..., ...}
+      result = evaluator(images_uint8, labels)   # conditional: + class_accuracy
 
   `eval.num_reference` caps the reference images (default: the whole split).
   """
@@ -157,7 +162,8 @@ class Evaluator:
     self._real_features = reference_features(builder, config, self._split, self._num_ref,
                                              self._extractor)
 
-  def __call__(self, images: np.ndarray, *, pairs_png: str | None = None) -> dict:
+  def __call__(self, images: np.ndarray, labels: np.ndarray | None = None, *,
+               pairs_png: str | None = None) -> dict:
     fake_features, fake_logits = self._extractor(images)
     if isinstance(self._extractor, ClassifierFeatures):
       class_logits = fake_logits
@@ -165,7 +171,8 @@ class Evaluator:
       class_logits = classifier.classify(images)[1]
     else:
       class_logits = None
-    result = score(self._real_features, fake_features, class_logits, num_classes=10)
+    result = score(self._real_features, fake_features, class_logits, num_classes=10,
+                   labels=labels)
     result["ms_ssim"] = metrics.ms_ssim_diversity(images)
     result.update({"num_samples": int(len(images)), "reference": f"{self._config.data.name}/"
                    f"{self._split} ({self._num_ref} images)",
@@ -185,11 +192,13 @@ class Evaluator:
 
 
 def evaluate_images(images: np.ndarray, config: ml_collections.ConfigDict, *,
-                    pairs_png: str | None = None) -> dict:
-  """All metrics of uint8 images (N, H, W, C) against the config's dataset."""
+                    labels: np.ndarray | None = None, pairs_png: str | None = None) -> dict:
+  """All metrics of uint8 images (N, H, W, C) (of classes `labels`, if conditional) against
+  the config's dataset."""
   from pgen.data import sources
   feature_extractor_name(config)  # Fails on an unsupported choice before the dataset loads.
-  return Evaluator(config, sources.get_builder(config.data))(images, pairs_png=pairs_png)
+  return Evaluator(config, sources.get_builder(config.data))(images, labels,
+                                                             pairs_png=pairs_png)
 
 
 def print_table(result: dict) -> None:
@@ -206,10 +215,10 @@ def evaluate_run(workdir: str, *, step: int | None = None, num: int = 10000,
   `eval_config` replaces the eval settings the run was trained with (e.g. to score it in
   Inception features)."""
   from pgen.generate import sample_run
-  images, _, step, config = sample_run(workdir, num, step=step)
+  images, labels, step, config = sample_run(workdir, num, step=step)
   if eval_config is not None:
     config.eval = ml_collections.ConfigDict(eval_config.to_dict())
-  result = evaluate_images(images, config, pairs_png=os.path.join(
+  result = evaluate_images(images, config, labels=labels, pairs_png=os.path.join(
       workdir, f"memorization_{step:08d}.png"))
   result = {"step": step, **result}
   with open(os.path.join(workdir, f"metrics_{step:08d}.json"), "w") as f:
@@ -218,11 +227,13 @@ def evaluate_run(workdir: str, *, step: int | None = None, num: int = 10000,
 
 
 def evaluate_npz(path: str, config: ml_collections.ConfigDict) -> dict:
-  """Scores images made elsewhere (an .npz with uint8 `images`) against `config`'s data."""
+  """Scores images made elsewhere (an .npz with uint8 `images`, and the `labels` they were
+  generated for, if conditional) against `config`'s data."""
   with np.load(path) as data:
     if "images" not in data:
       raise ValueError(f"{path} has no `images` array (uint8, (N, H, W, C)).")
     images = data["images"]
+    labels = data["labels"] if "labels" in data else None
   if images.dtype != np.uint8:
     raise ValueError(f"{path}: `images` must be uint8 in [0, 255], not {images.dtype}.")
-  return evaluate_images(images, config)
+  return evaluate_images(images, config, labels=labels)

@@ -108,6 +108,17 @@ def class_histogram(predicted: np.ndarray, num_classes: int) -> dict[str, float]
           "rarest_class_share": float(p.min())}
 
 
+def conditional_accuracy(predicted: np.ndarray, labels: np.ndarray,
+                         num_classes: int) -> dict[str, float]:
+  """How often the classifier sees the class a conditional generator was asked for: overall,
+  for the worst class, and per class (`class_accuracy/<index>`)."""
+  per_class = {c: float(np.mean(predicted[labels == c] == c))
+               for c in range(num_classes) if np.any(labels == c)}
+  return {"class_accuracy": float(np.mean(predicted == labels)),
+          "class_accuracy_min": min(per_class.values()),
+          **{f"class_accuracy/{c}": v for c, v in per_class.items()}}
+
+
 _MS_SSIM_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])
 
 
