@@ -21,7 +21,7 @@ from ml_collections import config_flags  # noqa: E402
 
 from pgen import sharding  # noqa: E402
 from pgen.data import pipeline, sources  # noqa: E402
-from pgen.train import build, compile_train_step  # noqa: E402
+from pgen.train import build, compile_train_step, input_config  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 flags.DEFINE_integer("steps", 200, "Timed training steps.")
@@ -34,8 +34,8 @@ VARIANTS = [("subpixel", "space_to_depth"), ("subpixel", "strided"), ("nearest",
             ("transpose", "strided")]
 
 
-def _compiled_step(config, mesh, image_shape):
-  setup = build(config, mesh, image_shape)
+def _compiled_step(config, mesh, image_shape, num_classes=0):
+  setup = build(config, mesh, image_shape, num_classes)
   step = compile_train_step(config, setup, mesh)
   return setup, step
 
@@ -52,14 +52,16 @@ def train_throughput(config, mesh):
   start = time.perf_counter()
   builder = sources.get_builder(config.data)
   info = pipeline.input_info(builder, config)
-  setup, step = _compiled_step(config, mesh, info.image_shape)
+  setup, step = _compiled_step(config, mesh, info.image_shape, info.num_classes)
   state = setup.init()
-  batches = pipeline.train_batches(builder, config, mesh, start_step=0)
+  batches = pipeline.train_batches(builder, input_config(config), mesh, start_step=0)
   state, _ = _time_steps(step, state, batches, 1)
   first_step_s = time.perf_counter() - start
   state, _ = _time_steps(step, state, batches, FLAGS.warmup)
   _, elapsed = _time_steps(step, state, batches, FLAGS.steps)
-  return first_step_s, FLAGS.steps * config.batch_size / elapsed, builder
+  # Real images seen per second: d_steps batches per step.
+  images = FLAGS.steps * config.batch_size * config.optim.d_steps
+  return first_step_s, images / elapsed, builder
 
 
 def pipeline_throughput(config, mesh, builder):
@@ -90,7 +92,8 @@ def main(argv):
   mesh = sharding.make_mesh()
   print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}; "
         f"batch {config.batch_size}; model {config.model.name} "
-        f"({config.model.upsample}/{config.model.downsample}); {FLAGS.steps} timed steps")
+        f"({config.model.upsample}/{config.model.downsample}, widths "
+        f"{config.model.g_width}/{config.model.d_width}); {FLAGS.steps} timed steps")
   first_step_s, train_ips, builder = train_throughput(config, mesh)
   pipeline_ips = pipeline_throughput(config, mesh, builder)
   print("\n| measure | value |\n|---|---|")
