@@ -95,7 +95,9 @@ def main(argv):
         _usage_error("--config is required with --npz: it names the dataset to compare with.")
       result = evaluate.evaluate_npz(FLAGS.npz, FLAGS.config)
     else:
-      result = evaluate.evaluate_run(FLAGS.workdir, step=FLAGS.step, num=FLAGS.num or 10000)
+      # With --config, its eval section (e.g. feature_extractor=inception) replaces the run's.
+      result = evaluate.evaluate_run(FLAGS.workdir, step=FLAGS.step, num=FLAGS.num or 10000,
+                                     eval_config=FLAGS.config.eval if FLAGS.config else None)
     evaluate.print_table(result)
   logging.info("Done.")
 

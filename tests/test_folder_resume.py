@@ -109,3 +109,21 @@ def test_two_processes_read_disjoint_complete_shards(config, monkeypatch):
       np.testing.assert_array_equal(
           np.concatenate([shards[0][step][key], shards[1][step][key]]), epoch[step][key])
   assert len(set(_rows(epoch))) == steps * config.batch_size == NUM_IMAGES - NUM_IMAGES % 8
+
+
+def test_catalog_toolbox_config_trains_class_conditionally_on_a_folder(catalog_data_dir,
+                                                                        tmp_path):
+  from configs import catalog_resnet64
+  config = catalog_resnet64.get_config("smoke")
+  config.data.name = "tiny_catalog"
+  config.data.data_dir = catalog_data_dir
+  config.batch_size = 8
+  config.augment.ada_interval = 1
+  workdir = str(tmp_path / "run")
+  state = train_and_evaluate(config, workdir)
+  assert int(state.step) == config.total_steps
+  assert float(state.augment.probability) > 0  # ADA moved p off its start value 0.
+  paths = generate(workdir, num=4, out=str(tmp_path / "grid.png"))
+  assert [os.path.basename(p) for p in paths] == [
+      "grid_bags.png", "grid_shoes.png", "grid_tops.png"]
+  assert np.asarray(Image.open(paths[0])).shape[-1] == 3  # RGB

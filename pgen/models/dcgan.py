@@ -73,6 +73,7 @@ class Upsample(nn.Module):
   features: int
   mode: str
   spectral_norm: bool = False
+  use_bias: bool = True
 
   @nn.compact
   def __call__(self, x, update_stats: bool = False):
@@ -82,13 +83,15 @@ class Upsample(nn.Module):
 
     if self.mode == "transpose":
       return conv(nn.ConvTranspose(self.features, (4, 4), strides=(2, 2), padding="SAME",
-                                   kernel_init=_init), x)
+                                   use_bias=self.use_bias, kernel_init=_init), x)
     if self.mode == "subpixel":
-      x = conv(nn.Conv(self.features * 4, (2, 2), padding="SAME", kernel_init=_init), x)
+      x = conv(nn.Conv(self.features * 4, (2, 2), padding="SAME", use_bias=self.use_bias,
+                       kernel_init=_init), x)
       return depth_to_space(x)
     if self.mode == "nearest":
       x = layers.upsample_nearest(x)
-      return conv(nn.Conv(self.features, (3, 3), padding="SAME", kernel_init=_init), x)
+      return conv(nn.Conv(self.features, (3, 3), padding="SAME", use_bias=self.use_bias,
+                          kernel_init=_init), x)
     raise ValueError(f"model.upsample={self.mode!r} is unknown; choose one of {UPSAMPLE_MODES}.")
 
 
@@ -116,7 +119,11 @@ class Downsample(nn.Module):
 
 class Generator(nn.Module):
   """z -> base feature map (4x4 for square images) -> upsampling blocks with BatchNorm and
-  ReLU -> tanh image. With `num_classes` > 0 every BatchNorm is class-conditional."""
+  ReLU -> tanh image. With `num_classes` > 0 every BatchNorm is class-conditional.
+
+  Layers followed by a BatchNorm have no bias (as in PyTorch's reference DCGAN): its
+  gradient would be exactly zero, and Adam would turn the rounding noise into full-size
+  steps that differ between device layouts."""
   image_size: tuple = (32, 32)  # (height, width)
   channels: int = 1
   width: int = 64
@@ -134,11 +141,13 @@ class Generator(nn.Module):
     def norm_relu(x):
       return nn.relu(layers.batch_norm(x, labels, train=train, num_classes=self.num_classes))
 
-    x = layers.apply_layer(nn.Dense(base_h * base_w * features[0], kernel_init=_init), z,
-                           spectral_norm=self.spectral_norm, update_stats=train)
+    x = layers.apply_layer(
+        nn.Dense(base_h * base_w * features[0], use_bias=False, kernel_init=_init), z,
+        spectral_norm=self.spectral_norm, update_stats=train)
     x = norm_relu(x.reshape(z.shape[0], base_h, base_w, features[0]))
     for f in features[1:]:
-      x = norm_relu(Upsample(f, self.upsample, self.spectral_norm)(x, update_stats=train))
+      x = norm_relu(Upsample(f, self.upsample, self.spectral_norm, use_bias=False)(
+          x, update_stats=train))
     x = Upsample(self.channels, self.upsample, self.spectral_norm)(x, update_stats=train)
     return jnp.tanh(x)
 
