@@ -211,9 +211,10 @@ def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, 
       **g_terms,
       "g_loss": g_loss,
       "g_grad_norm": optax.global_norm(g_grads),
-      "augment_probability": augment_state.probability,
       "ema_beta": beta,
   }
+  if opts.augment_policy:
+    metrics["augment_probability"] = augment_state.probability
   return new_state, metrics
 
 
