@@ -48,9 +48,6 @@ class StepOptions:
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict, num_classes: int):
     conditional = config.model.conditioning != "none"
-    if conditional and num_classes == 0:
-      raise ValueError(f"model.conditioning={config.model.conditioning!r} needs class labels, "
-                       f"but {config.data.name} has none; use --config.model.conditioning=none.")
     if config.optim.d_steps < 1 or config.loss.r1_every < 1 or config.augment.ada_interval < 1:
       raise ValueError("optim.d_steps, loss.r1_every and augment.ada_interval must be >= 1.")
     return cls(

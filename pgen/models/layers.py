@@ -98,8 +98,8 @@ class MinibatchStdDev(nn.Module):
   per-feature standard deviation over the group.
 
   This makes D a per-group function (on purpose: it lets D see a batch's diversity), so
-  per-example regularizers (R1, gradient penalty) see the other examples of the group as
-  constants. Groups are consecutive examples, so when `group_size` divides the real batch,
+  the per-example regularizers (R1, gradient penalty) also pick up the small terms through
+  the group statistic, as in StyleGAN. Groups are consecutive examples, so when `group_size` divides the real batch,
   a discriminator batch of [real; fake] never mixes the two in a group. Under jit the layer
   sees the global batch, which `group_size` must divide.
   """
