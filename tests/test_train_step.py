@@ -29,14 +29,27 @@ def _run_steps(tmp_path, devices, variant, mesh_size=None):
   return np.load(out)
 
 
-def _assert_same_state(one, eight):
+def _assert_same_state(one, eight, adam_sign_flips=False):
+  """Equal within float tolerance. With `adam_sign_flips`, a few elements per array may
+  differ by up to Adam's step size: where a gradient is exactly zero in exact arithmetic
+  (e.g. a class's BatchNorm gain on a feature ReLU silenced for it), the sharded
+  reductions' rounding decides the sign of Adam's lr-sized step."""
   assert int(one["device_count"]) == 1 and int(eight["device_count"]) == 8
   names = [n for n in one.files if n not in ("device_count", "compilations")]
   assert any("g_batch_stats" in n for n in names) and any("ema_g_params" in n for n in names)
+  largest_adam_drift = 2 * 2e-4 * step_runner.NUM_STEPS  # Opposite steps at lr 2e-4.
   for name in names:
     # Adam's moments are raw gradients, where sharded reductions' rounding shows most.
     rtol, atol = (1e-3, 2e-4) if "opt_state" in name else (1e-4, 1e-5)
-    np.testing.assert_allclose(one[name], eight[name], rtol=rtol, atol=atol, err_msg=name)
+    if not adam_sign_flips:
+      np.testing.assert_allclose(one[name], eight[name], rtol=rtol, atol=atol, err_msg=name)
+      continue
+    if name.startswith("metric/"):  # Computed from the slightly different parameters.
+      np.testing.assert_allclose(one[name], eight[name], rtol=1e-2, err_msg=name)
+      continue
+    differ = ~np.isclose(one[name], eight[name], rtol=rtol, atol=atol)
+    assert differ.mean() <= 0.01, f"{name}: {differ.sum()} of {differ.size} elements differ"
+    np.testing.assert_allclose(one[name], eight[name], atol=largest_adam_drift, err_msg=name)
   assert int(eight[".step"]) == step_runner.NUM_STEPS
 
 
@@ -76,7 +89,7 @@ def test_toolbox_compiles_once_and_gives_the_same_state_on_one_and_eight_devices
   one 8-device process)."""
   one = _run_steps(tmp_path, 8, variant, mesh_size=1)
   eight = _run_steps(tmp_path, 8, variant, mesh_size=8)
-  _assert_same_state(one, eight)
+  _assert_same_state(one, eight, adam_sign_flips=True)
   _assert_compiled_once_and_trained(eight, variant)
 
 
