@@ -14,23 +14,16 @@ Data handling (white padding to the frame, upscaling small photos) is configs/fo
 
 import ml_collections
 
-from configs import folder_dcgan
+from configs import fashion_mnist_sngan_cond, folder_dcgan
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config = folder_dcgan.get_config(variant)
   config.data.resolution = (64, 64)
-  config.model.name = "resnet"
+  fashion_mnist_sngan_cond.use_sngan(config)  # The category folders are the classes.
   config.model.g_width = 64
   config.model.d_width = 64
   config.model.latent_dim = 128
-  config.model.conditioning = "projection"  # The category folders are the classes.
-  config.model.d_spectral_norm = True
-  config.loss.name = "hinge"
-  config.optim.g_learning_rate = 1e-4
-  config.optim.d_learning_rate = 4e-4
-  config.optim.g_betas = (0.0, 0.9)
-  config.optim.d_betas = (0.0, 0.9)
   config.augment.policy = ("translation", "cutout", "color")
   config.augment.probability = 0.0  # ADA raises it when D starts to memorize the catalog.
   config.augment.ada_target = 0.6

@@ -14,8 +14,8 @@ import ml_collections
 from configs import fashion_mnist_dcgan
 
 
-def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  config = fashion_mnist_dcgan.get_config(variant)
+def use_sngan(config: ml_collections.ConfigDict) -> None:
+  """The conditional SNGAN recipe; configs/catalog_resnet64.py applies it too."""
   config.model.name = "resnet"
   config.model.conditioning = "projection"
   config.model.d_spectral_norm = True
@@ -25,6 +25,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.optim.d_learning_rate = 4e-4
   config.optim.g_betas = (0.0, 0.9)
   config.optim.d_betas = (0.0, 0.9)
+
+
+def get_config(variant: str = "") -> ml_collections.ConfigDict:
+  config = fashion_mnist_dcgan.get_config(variant)
+  use_sngan(config)
   config.augment.policy = ("translation", "cutout")
   if not variant:
     # A ResNet of width w costs about what DCGAN costs at 4w (bench/RESULTS.md): 16 keeps

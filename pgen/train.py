@@ -165,9 +165,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   sharding.check_batch_size(config.batch_size, mesh)
   builder = sources.get_builder(config.data)
   info = pipeline.input_info(builder, config)
-  if config.model.conditioning != "none" and info.num_classes == 0:
-    raise ValueError(f"model.conditioning={config.model.conditioning!r} needs class labels, but "
-                     f"{config.data.name} has none; use --config.model.conditioning=none.")
   setup = build(config, mesh, info.image_shape, info.num_classes)
   is_chief = jax.process_index() == 0
 

@@ -133,18 +133,17 @@ def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, 
     def discriminator_objective(d_params, real=real, real_labels=real_labels, fake=fake,
                                 fake_labels=fake_labels, real_aug_key=real_aug_key,
                                 fake_aug_key=fake_aug_key, gp_key=gp_key):
+      real_augmented = augmented(real, real_aug_key, probability)
+      fake_augmented = augmented(fake, fake_aug_key, probability)
       logits_real, class_logits_real, new_stats = d_logits(
-          d_params, d_batch_stats, augmented(real, real_aug_key, probability), real_labels,
-          train=True)
-      logits_fake, _, _ = d_logits(d_params, d_batch_stats,
-                                   augmented(fake, fake_aug_key, probability), fake_labels)
+          d_params, d_batch_stats, real_augmented, real_labels, train=True)
+      logits_fake, _, _ = d_logits(d_params, d_batch_stats, fake_augmented, fake_labels)
       adversarial = d_loss_fn(logits_real, logits_fake)
       terms = {"d_adversarial_loss": adversarial}
       loss = adversarial
 
-      def logits_of(images, aug_key):
-        return d_logits(d_params, d_batch_stats, augmented(images, aug_key, probability),
-                        real_labels)[0]
+      def logits_of(images):
+        return d_logits(d_params, d_batch_stats, images, real_labels)[0]
 
       if opts.acgan_weight > 0:
         terms["d_class_loss"] = _cross_entropy(class_logits_real, real_labels)
@@ -155,14 +154,14 @@ def train_step(state: GANState, batch, *, generator, discriminator, g_tx, d_tx, 
         # Lazy R1 (StyleGAN2): every r1_every steps, with the weight scaled to match.
         terms["r1_penalty"] = jax.lax.cond(
             state.step % opts.r1_every == 0,
-            lambda: regularizers.r1_penalty(lambda x: logits_of(x, real_aug_key), real),
+            # With respect to the un-augmented reals, through the augmentation (as ADA).
+            lambda: regularizers.r1_penalty(
+                lambda x: logits_of(augmented(x, real_aug_key, probability)), real),
             lambda: jnp.zeros((), jnp.float32))
         loss += 0.5 * opts.r1_weight * opts.r1_every * terms["r1_penalty"]
       if opts.gp_weight > 0:
         terms["gradient_penalty"] = regularizers.gradient_penalty(
-            lambda x: d_logits(d_params, d_batch_stats, x, real_labels)[0],
-            augmented(real, real_aug_key, probability),
-            augmented(fake, fake_aug_key, probability), gp_key)
+            logits_of, real_augmented, fake_augmented, gp_key)
         loss += opts.gp_weight * terms["gradient_penalty"]
       return loss, (logits_real, logits_fake, new_stats, terms)
 
