@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 
-from pgen import sharding
+from pgen import compiler, sharding
 
 # The fold_in constant that separates the fixed sample-grid latents from training latents.
 SAMPLE_GRID_STREAM = 0x5A3F
@@ -39,7 +39,7 @@ def make_sampler(generator, latent_dim: int, mesh):
                              train=False)
     return to_uint8(images)
 
-  jitted = jax.jit(sample, static_argnums=(3,), out_shardings=replicated)
+  jitted = compiler.jit(sample, static_argnums=(3,), out_shardings=replicated)
 
   def run(params, batch_stats, key, num, labels=None):
     if labels is not None:

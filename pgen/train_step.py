@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from pgen import augment, losses, regularizers, sharding
+from pgen import augment, compiler, losses, regularizers, sharding
 from pgen.state import GANState, state_shardings
 
 
@@ -228,5 +228,5 @@ def jit_train_step(step_fn, abstract_state, mesh):
   """Compiles with explicit shardings; the input state's buffers are donated."""
   shardings = state_shardings(abstract_state)
   batch = sharding.batch_split(mesh)
-  return jax.jit(step_fn, in_shardings=(shardings, batch),
-                 out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=(0,))
+  return compiler.jit(step_fn, in_shardings=(shardings, batch),
+                      out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=(0,))

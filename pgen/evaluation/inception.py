@@ -29,6 +29,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
+from pgen import compiler
+
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
 FID_WEIGHTS_URL = ("https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/"
                    + FID_WEIGHTS_FILE)
@@ -442,12 +444,13 @@ def extract(variables, images: np.ndarray, batch_size: int = 100):
   """(pool3 (N, 2048), logits (N, 1008)) float32 of uint8 or [-1, 1] NHWC images, in
   batches of `batch_size` (the last one padded, so the network compiles once)."""
   features, logits = [], []
+  forward = _compiled_forward()
   batch_size = min(batch_size, len(images))
   for start in range(0, len(images), batch_size):
     batch = images[start:start + batch_size]
     pad = batch_size - len(batch)
     padded = np.concatenate([batch, np.zeros((pad, *batch.shape[1:]), batch.dtype)])
-    f, lg = _forward(variables, _preprocess(jnp.asarray(padded)))
+    f, lg = forward(variables, jnp.asarray(padded))
     features.append(np.asarray(f)[:len(batch)])
     logits.append(np.asarray(lg)[:len(batch)])
   if not features:
@@ -455,5 +458,7 @@ def extract(variables, images: np.ndarray, batch_size: int = 100):
   return np.concatenate(features), np.concatenate(logits)
 
 
-_preprocess = jax.jit(preprocess)
-_forward = jax.jit(InceptionV3().apply)
+@functools.cache
+def _compiled_forward():
+  # Created at the first use, not at import: the options depend on the backend.
+  return compiler.jit(lambda variables, images: InceptionV3().apply(variables, preprocess(images)))
