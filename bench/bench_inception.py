@@ -1,7 +1,7 @@
 r"""Speed of the Inception-v3 feature path (preprocess + network, as evaluation runs it).
 
     python bench/bench_inception.py [--batch_sizes 25,50,100] [--num_images 200] \
-        [--image_shape 32,32,1]
+        [--image_shape 32,32,1] [--jaxlib_default_kernels]
 
 Random weights (speed does not depend on their values); uint8 inputs of --image_shape,
 resized to 299x299 like Fashion-MNIST samples are. Prints, per batch size, the first call
@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from pgen import compiler
 from pgen.evaluation import inception
 
 
@@ -23,13 +24,17 @@ def main():
   parser.add_argument("--batch_sizes", default="25,50,100")
   parser.add_argument("--num_images", type=int, default=200, help="Timed images per batch size.")
   parser.add_argument("--image_shape", default="32,32,1")
+  parser.add_argument("--jaxlib_default_kernels", action="store_true",
+                      help="Compile without pgen's compiler options: XLA:CPU's YNNPACK fusions on.")
   args = parser.parse_args()
+  if args.jaxlib_default_kernels:
+    compiler.compiler_options = lambda: None
   shape = tuple(int(n) for n in args.image_shape.split(","))
   variables = jax.jit(inception.InceptionV3().init)(
       jax.random.PRNGKey(0), jnp.zeros((1, inception.INPUT_SIZE, inception.INPUT_SIZE, 3)))
   images = np.random.default_rng(0).integers(0, 256, (args.num_images, *shape), np.uint8)
   print(f"jax {jax.__version__}, {jax.devices()[0].device_kind}, {jax.device_count()} device(s); "
-        f"input {shape} uint8 -> 299x299x3")
+        f"input {shape} uint8 -> 299x299x3; compiler options {compiler.compiler_options()}")
   print("| batch | first call (compile + 1 batch) | steady state | s per 1000 images |")
   print("|---|---|---|---|")
   for batch_size in (int(n) for n in args.batch_sizes.split(",")):

@@ -2,6 +2,7 @@ r"""Training throughput of a config on this machine: prints a Markdown table.
 
     python bench/bench_train.py --config configs/fashion_mnist_dcgan.py [--steps 200]
         [--variants]   # also time each model.upsample/model.downsample pair (step only)
+        [--jaxlib_default_kernels]   # without pgen's compiler options (pgen/compiler.py)
 
 Measures, for the config as given: time from start (dataset, state, compile) to the first
 finished step; steady-state training images/s with the real input pipeline (after
@@ -19,7 +20,7 @@ import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from pgen import sharding  # noqa: E402
+from pgen import compiler, sharding  # noqa: E402
 from pgen.data import pipeline, sources  # noqa: E402
 from pgen.train import build, compile_train_step, input_config  # noqa: E402
 
@@ -28,6 +29,8 @@ flags.DEFINE_integer("steps", 200, "Timed training steps.")
 flags.DEFINE_integer("warmup", 20, "Untimed steps after the first.")
 flags.DEFINE_integer("pipeline_batches", 3000, "Batches timed for the pipeline alone.")
 flags.DEFINE_bool("variants", False, "Also time each upsample/downsample pair.")
+flags.DEFINE_bool("jaxlib_default_kernels", False,
+                  "Compile without pgen's compiler options: XLA:CPU's YNNPACK fusions on.")
 FLAGS = flags.FLAGS
 
 VARIANTS = [("subpixel", "space_to_depth"), ("subpixel", "strided"), ("nearest", "space_to_depth"),
@@ -89,11 +92,14 @@ def variant_throughput(config, mesh, upsample, downsample):
 def main(argv):
   del argv
   config = FLAGS.config
+  if FLAGS.jaxlib_default_kernels:
+    compiler.compiler_options = lambda: None
   mesh = sharding.make_mesh()
   print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}; "
         f"batch {config.batch_size}; model {config.model.name} "
         f"({config.model.upsample}/{config.model.downsample}, widths "
-        f"{config.model.g_width}/{config.model.d_width}); {FLAGS.steps} timed steps")
+        f"{config.model.g_width}/{config.model.d_width}); {FLAGS.steps} timed steps; "
+        f"compiler options {compiler.compiler_options()}")
   first_step_s, train_ips, builder = train_throughput(config, mesh)
   pipeline_ips = pipeline_throughput(config, mesh, builder)
   print("\n| measure | value |\n|---|---|")

@@ -4,8 +4,8 @@
 
 On CPU, jaxlib 0.10 hands convolutions and matrix products to YNNPACK fusions by default.
 For pgen's convolutional networks XLA's own (Eigen) kernels are much faster on x86: the
-default config trains ~1.35x faster (495 -> 665-690 images/s on the 2-core VM, mostly the
-convolutions' weight gradients) and Inception-v3 features come 2.8x faster
+default config trains 1.4x faster (183-189 -> 262-267 images/s on a 2-core VM, mostly the
+convolutions' weight gradients) and Inception-v3 features come ~3x faster
 (bench/RESULTS.md). So the train step, the sampler and the Inception network are compiled
 with those fusions off. The shipped Fashion-MNIST classifier is not: it measured faster
 with them on.
