@@ -1,0 +1,19 @@
+"""Errors that mean "the input is wrong", not "pgen has a bug".
+
+`python -m pgen` prints a `PgenError` as one message naming the problem and its fix, without
+a traceback (`--verbosity=1` adds it), and exits with status 1. Anything else is a bug and
+keeps its traceback. Each class also derives from the built-in error it refines, so
+callers of the library can catch `ValueError` or `FileNotFoundError` as before.
+"""
+
+
+class PgenError(Exception):
+  """A problem with the user's input or files, with the fix in its message."""
+
+
+class ConfigError(PgenError, ValueError):
+  """A config key is unknown, or its value has the wrong type or is out of range."""
+
+
+class RunNotFoundError(PgenError, FileNotFoundError):
+  """A workdir or checkpoint that a command needs is not there."""
