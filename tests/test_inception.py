@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgen.evaluation import evaluate, inception
+from pgen.evaluation import evaluate, inception, torch_pickle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data")
@@ -46,7 +46,7 @@ def test_state_dict_layout_is_pytorch_fids():
 def test_pth_reader_rebuilds_what_torch_wrote(fmt):
   """Mixed dtypes, an int64 scalar, a view at a storage offset, a transposed view, a
   Parameter and an empty tensor, in torch's zip and legacy formats."""
-  state_dict = inception.read_pth(os.path.join(DATA, f"torch_state_dict_{fmt}.pth"))
+  state_dict = torch_pickle.read_pth(os.path.join(DATA, f"torch_state_dict_{fmt}.pth"))
   with np.load(os.path.join(DATA, "torch_state_dict_expected.npz")) as expected:
     assert list(state_dict) == expected.files  # Order kept, as torch's OrderedDict has it.
     for name in expected.files:
@@ -74,13 +74,13 @@ def test_pth_reader_runs_no_code_from_the_file(tmp_path):
     with open(path, "wb") as f:
       for i, part in enumerate(legacy_layout):
         pickle.dump(Payload() if i == position else part, f)
-    with pytest.raises(inception.RefusedPickleError, match="system.*refusing"):
-      inception.read_pth(path)
+    with pytest.raises(torch_pickle.RefusedPickleError, match="system.*refusing"):
+      torch_pickle.read_pth(path)
   assert not marker.exists()
   with open(path, "wb") as f:
     f.write(b"not a weights file")
   with pytest.raises(ValueError, match="neither a torch.save file nor an .npz"):
-    inception.read_pth(path)
+    torch_pickle.read_pth(path)
 
 
 def test_preprocessing_matches_pytorch_fid():
