@@ -16,11 +16,14 @@ def map_chunks(fn: Callable, arrays: Sequence[np.ndarray], chunk_size: int, *,
   lengths), its outputs (an array or a tuple of arrays) concatenated on the host.
 
   With `pad`, a short last chunk is padded with zeros to `chunk_size` (so a jitted `fn`
-  sees one shape) and its outputs are cut back.
+  sees one shape) and its outputs are cut back. Empty arrays are refused: with no call of
+  `fn`, the outputs' shapes are unknown.
   """
   total = len(arrays[0])
   if any(len(a) != total for a in arrays):
     raise ValueError(f"map_chunks needs arrays of one length; got {[len(a) for a in arrays]}.")
+  if total == 0:
+    raise ValueError("map_chunks got empty arrays; there is nothing to compute.")
   outputs = []
   for index, start in enumerate(range(0, total, chunk_size)):
     chunks = [a[start:start + chunk_size] for a in arrays]
@@ -31,7 +34,5 @@ def map_chunks(fn: Callable, arrays: Sequence[np.ndarray], chunk_size: int, *,
     result = fn(index, *chunks)
     parts = result if isinstance(result, tuple) else (result,)
     outputs.append(tuple(np.asarray(p)[:size] for p in parts))
-  if not outputs:
-    return None
   joined = tuple(np.concatenate(column) for column in zip(*outputs))
   return joined if isinstance(result, tuple) else joined[0]

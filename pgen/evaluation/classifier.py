@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from pgen import chunks, pixels
+
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 WEIGHTS = os.path.join(WEIGHTS_DIR, "fashion_mnist_classifier.msgpack")
 RECORD = os.path.join(WEIGHTS_DIR, "fashion_mnist_classifier.json")
@@ -46,10 +48,6 @@ class Classifier(nn.Module):
     return features, nn.Dense(self.num_classes)(dropped)
 
 
-def _to_model_range(images_uint8):
-  return images_uint8.astype(jnp.float32) / 127.5 - 1.0
-
-
 def weights_sha256() -> str:
   with open(WEIGHTS, "rb") as f:
     return hashlib.sha256(f.read()).hexdigest()
@@ -70,7 +68,7 @@ def load_params():
 
 @jax.jit
 def _apply(params, images_uint8):
-  return Classifier().apply(params, _to_model_range(images_uint8))
+  return Classifier().apply(params, pixels.to_model_range(images_uint8))
 
 
 def classify(images_uint8: np.ndarray, batch_size: int = 1000):
@@ -79,12 +77,8 @@ def classify(images_uint8: np.ndarray, batch_size: int = 1000):
     raise ValueError(f"The Fashion-MNIST classifier takes {IMAGE_SHAPE} images (data.resolution"
                      f"=32, one channel); got {images_uint8.shape[1:]}.")
   params = load_params()
-  features, logits = [], []
-  for start in range(0, len(images_uint8), batch_size):
-    f, lg = _apply(params, jnp.asarray(images_uint8[start:start + batch_size]))
-    features.append(np.asarray(f))
-    logits.append(np.asarray(lg))
-  return np.concatenate(features), np.concatenate(logits)
+  return chunks.map_chunks(lambda _, batch: _apply(params, jnp.asarray(batch)), [images_uint8],
+                           batch_size)
 
 
 def train(train_images, train_labels, test_images, test_labels, *, epochs=8, batch_size=128,
@@ -100,7 +94,7 @@ def train(train_images, train_labels, test_images, test_labels, *, epochs=8, bat
   @jax.jit
   def step(params, opt_state, images, labels, key):
     def loss_fn(p):
-      _, logits = model.apply(p, _to_model_range(images), train=True, rngs={"dropout": key})
+      _, logits = model.apply(p, pixels.to_model_range(images), train=True, rngs={"dropout": key})
       return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
@@ -117,8 +111,8 @@ def train(train_images, train_labels, test_images, test_labels, *, epochs=8, bat
                                      jax.random.fold_in(key, epoch * steps_per_epoch + i))
     print(f"epoch {epoch + 1}/{epochs}: loss {float(loss):.4f} ({time.time() - start:.0f}s)",
           flush=True)
-  logits = np.concatenate([np.asarray(_apply(params, jnp.asarray(test_images[s:s + 1000]))[1])
-                           for s in range(0, len(test_images), 1000)])
+  logits = chunks.map_chunks(lambda _, batch: _apply(params, jnp.asarray(batch))[1],
+                            [test_images], 1000)
   return params, float((logits.argmax(1) == test_labels).mean())
 
 

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from pgen import compiler
+from pgen import chunks, compiler
 from pgen.evaluation import torch_pickle
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
@@ -289,19 +289,9 @@ class InceptionFeatures:
 def extract(variables, images: np.ndarray, batch_size: int = 100):
   """(pool3 (N, 2048), logits (N, 1008)) float32 of uint8 or [-1, 1] NHWC images, in
   batches of `batch_size` (the last one padded, so the network compiles once)."""
-  features, logits = [], []
   forward = _compiled_forward()
-  batch_size = min(batch_size, len(images))
-  for start in range(0, len(images), batch_size):
-    batch = images[start:start + batch_size]
-    pad = batch_size - len(batch)
-    padded = np.concatenate([batch, np.zeros((pad, *batch.shape[1:]), batch.dtype)])
-    f, lg = forward(variables, jnp.asarray(padded))
-    features.append(np.asarray(f)[:len(batch)])
-    logits.append(np.asarray(lg)[:len(batch)])
-  if not features:
-    return np.zeros((0, FEATURE_DIM), np.float32), np.zeros((0, NUM_LOGITS), np.float32)
-  return np.concatenate(features), np.concatenate(logits)
+  return chunks.map_chunks(lambda _, batch: forward(variables, jnp.asarray(batch)), [images],
+                           min(batch_size, len(images)), pad=True)
 
 
 @functools.cache
