@@ -213,7 +213,7 @@ def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, st
 
   evaluator = None
   if config.eval.every_steps > 0 and is_chief:
-    from pgen.evaluation.evaluate import Evaluator  # Loads the feature extractor.
+    from pgen.evaluation.scoring import Evaluator  # Loads the feature extractor.
     evaluator = Evaluator(config, builder)
   eval_key = jax.random.fold_in(samples.grid_key(config.seed), 1)
 

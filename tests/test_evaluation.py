@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pgen.data import pipeline, sources
-from pgen.evaluation import classifier, evaluate
+from pgen.evaluation import classifier, scoring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +35,7 @@ def test_shipped_classifier_accuracy_is_the_recorded_one(test_split):
 
 def test_real_images_score_well_noise_and_collapse_score_badly(test_split):
   config, builder, images, labels = test_split
-  evaluator = evaluate.Evaluator(config, builder)  # Reference: the 60k train images.
+  evaluator = scoring.Evaluator(config, builder)  # Reference: the 60k train images.
   real = evaluator(images[:5000])
   noise = evaluator(np.random.default_rng(0).integers(0, 256, images[:5000].shape, np.uint8))
   collapsed = evaluator(images[labels == 7])  # Sneakers only.

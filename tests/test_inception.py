@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgen.evaluation import evaluate, inception, torch_pickle
+from pgen.evaluation import extractors, inception, torch_pickle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DATA = os.path.join(ROOT, "tests", "data")
@@ -148,18 +148,18 @@ def test_weights_errors_name_the_key_and_the_file(tmp_path):
 
 
 def test_extractor_choice(smoke_config):
-  assert evaluate.feature_extractor_name(smoke_config) == "classifier"
+  assert extractors.feature_extractor_name(smoke_config) == "classifier"
   smoke_config.eval.feature_extractor = "inception"
   with pytest.raises(FileNotFoundError, match="eval.inception_weights is not set.*Download"):
-    evaluate.make_extractor(smoke_config)
+    extractors.make_extractor(smoke_config)
   smoke_config.eval.feature_extractor = "classifier"
   smoke_config.data.resolution = 64
   with pytest.raises(ValueError, match="fashion_mnist at resolution 32 only.*feature_extractor="
                                        "inception"):
-    evaluate.feature_extractor_name(smoke_config)
+    extractors.feature_extractor_name(smoke_config)
   smoke_config.eval.feature_extractor = "vgg"
   with pytest.raises(ValueError, match="'vgg'.*'classifier', 'inception'"):
-    evaluate.feature_extractor_name(smoke_config)
+    extractors.feature_extractor_name(smoke_config)
 
 
 def test_evaluate_command_with_inception_features(smoke_config, standin_weights, feature_cache,

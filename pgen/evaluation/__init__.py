@@ -1,1 +1,1 @@
-"""Evaluation: feature extractors, sample-quality metrics, and the evaluate command."""
+"""Evaluation: feature extractors, reference features, metrics, memorization, the command."""

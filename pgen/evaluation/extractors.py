@@ -1,0 +1,77 @@
+"""The feature spaces that generated images are scored in, and how a config picks one.
+
+    extractor = make_extractor(config)
+    features, class_logits = extractor(images_uint8)   # class_logits: (N, classes) or None
+    extractor.id                                        # names it and its weights
+
+`eval.feature_extractor` is "classifier", pgen's shipped Fashion-MNIST classifier
+(penultimate layer; Fashion-MNIST at 32x32 only), or "inception", the standard FID
+Inception-v3's pool3 (any dataset; needs the weights file `eval.inception_weights`). The
+class logits, which the class metrics need, come from the classifier wherever it applies,
+whichever network gives the features.
+"""
+
+import dataclasses
+from typing import Callable
+
+import ml_collections
+import numpy as np
+
+from pgen.evaluation import classifier
+
+EXTRACTORS = ("classifier", "inception")
+
+
+@dataclasses.dataclass(frozen=True)
+class FeatureExtractor:
+  """`extract(images_uint8) -> (features, class logits or None)`, named by `id` (reference
+  caches carry it in their file names); `report` holds what the evaluation result says
+  about it besides its id."""
+  id: str
+  extract: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
+  report: dict = dataclasses.field(default_factory=dict)
+
+  def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    return self.extract(images)
+
+
+def classifier_applies(config: ml_collections.ConfigDict) -> bool:
+  return config.data.name == "fashion_mnist" and config.data.resolution == 32
+
+
+def feature_extractor_name(config: ml_collections.ConfigDict) -> str:
+  """eval.feature_extractor, checked against the data it will see."""
+  name = config.eval.feature_extractor
+  if name not in EXTRACTORS:
+    raise ValueError(f"eval.feature_extractor={name!r}; choose one of {EXTRACTORS}.")
+  if name == "classifier" and not classifier_applies(config):
+    raise ValueError(
+        f"The classifier feature extractor is for fashion_mnist at resolution 32 only; this "
+        f"run is {config.data.name} at {config.data.resolution}. Use "
+        "--config.eval.feature_extractor=inception with --config.eval.inception_weights.")
+  return name
+
+
+def classifier_extractor() -> FeatureExtractor:
+  """The shipped classifier: one pass gives the features and the class logits."""
+  return FeatureExtractor(f"fmnist-classifier-{classifier.weights_sha256()[:12]}",
+                          classifier.classify)
+
+
+def inception_extractor(weights_path: str | None, with_class_logits: bool) -> FeatureExtractor:
+  """Inception pool3; the classifier's class logits besides, `with_class_logits`."""
+  from pgen.evaluation import inception  # Loads Flax's Inception only when chosen.
+  network = inception.InceptionFeatures(weights_path)
+
+  def extract(images):
+    features, _ = network(images)  # Inception's own 1008 logits are not Fashion-MNIST's.
+    return features, classifier.classify(images)[1] if with_class_logits else None
+
+  return FeatureExtractor(network.id, extract, {"inception_weights": network.description})
+
+
+def make_extractor(config: ml_collections.ConfigDict) -> FeatureExtractor:
+  """The extractor that `config.eval` asks for."""
+  if feature_extractor_name(config) == "classifier":
+    return classifier_extractor()
+  return inception_extractor(config.eval.inception_weights, classifier_applies(config))
