@@ -18,7 +18,6 @@ import collections
 import concurrent.futures
 import csv
 import dataclasses
-import datetime
 import json
 import os
 import re
@@ -304,6 +303,29 @@ def prepare(src: str, name: str, *, out: str | None = None, labels_csv: str | No
   image_files, not_images = _walk(src)
   skipped = []
   candidates, attribute_features, missing = _candidates(src, image_files, labels_csv, skipped)
+  kept = _analyse(src, candidates, options, workers, skipped)
+  kept, duplicates = _deduplicate(kept, near_duplicate_bits) if dedup else (kept, [])
+  if not kept:
+    raise PrepareError(f"No usable image under {src} ({len(image_files)} image files, "
+                       f"{len(skipped)} skipped); see the reasons: "
+                       f"{[(s['file'], s['reason']) for s in skipped[:5]]}.")
+  builder = _write_dataset(src, name, version, data_dir, kept, attribute_features, options,
+                           workers)
+  report = report_lib.build_report(
+      dataset={"name": name, "version": version, "source": os.path.abspath(src),
+               "labels_csv": os.path.abspath(labels_csv) if labels_csv else None,
+               "data_dir": data_dir, "path": str(builder.data_path)},
+      options={**dataclasses.asdict(options), "dedup": dedup,
+               "near_duplicate_bits": near_duplicate_bits},
+      image_files=image_files, kept=kept, skipped=skipped, duplicates=duplicates,
+      missing_files=missing, not_images=not_images, attribute_features=attribute_features)
+  _write_outputs(builder.data_path, report, candidates, kept, duplicates)
+  return report
+
+
+def _analyse(src, candidates, options, workers: int, skipped) -> list:
+  """Decodes and cleans every candidate (its `result`); returns the usable ones and records
+  the others in `skipped`."""
   logging.info("prepare: analysing %d images under %s on %d threads", len(candidates), src,
                workers)
 
@@ -317,12 +339,13 @@ def prepare(src: str, name: str, *, out: str | None = None, labels_csv: str | No
       skipped.append({"file": c.file, "problem": c.result.problem, "reason": c.result.reason})
     else:
       kept.append(c)
-  kept, duplicates = _deduplicate(kept, near_duplicate_bits) if dedup else (kept, [])
-  if not kept:
-    raise PrepareError(f"No usable image under {src} ({len(image_files)} image files, "
-                       f"{len(skipped)} skipped); see the reasons: "
-                       f"{[(s['file'], s['reason']) for s in skipped[:5]]}.")
+  return kept
 
+
+def _write_dataset(src, name, version, data_dir, kept, attribute_features, options,
+                   workers: int):
+  """Writes the kept images as the TFDS dataset `name` `version`; returns its builder. The
+  images are decoded again here, so that none is held in memory since `_analyse`."""
   class_names = sorted({c.label for c in kept})
   attributes = {f: sorted({c.attributes[f] for c in kept}) for f in attribute_features}
 
@@ -345,37 +368,7 @@ def prepare(src: str, name: str, *, out: str | None = None, labels_csv: str | No
         download_dir=downloads,
         download_config=tfds.download.DownloadConfig(
             compute_stats=tfds.download.ComputeStatsMode.SKIP))
-
-  aspects = [c.result.stored_size[0] / c.result.stored_size[1] for c in kept]
-  report = {
-      "name": name, "version": version, "source": os.path.abspath(src),
-      "labels_csv": os.path.abspath(labels_csv) if labels_csv else None,
-      "data_dir": data_dir, "path": str(builder.data_path),
-      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-      "options": {**dataclasses.asdict(options), "dedup": dedup,
-                  "near_duplicate_bits": near_duplicate_bits},
-      "counts": {"image_files": len(image_files), "kept": len(kept), "skipped": len(skipped),
-                 "duplicates": len(duplicates), "not_images": len(not_images),
-                 "missing_files": len(missing)},
-      "classes": dict(sorted(collections.Counter(c.label for c in kept).items())),
-      "attributes": {f: dict(sorted(collections.Counter(c.attributes[f] for c in kept).items()))
-                     for f in attribute_features},
-      "skipped": sorted(skipped, key=lambda s: s["file"]),
-      "duplicates": duplicates,
-      "missing_files": missing,
-      "not_images": not_images,
-      "converted": [{"file": c.file, "conversion": c.result.conversion}
-                    for c in kept if c.result.conversion],
-      "trimmed": sum(c.result.trimmed for c in kept),
-      "downscaled": sum(c.result.downscaled for c in kept),
-      "size_histogram": report_lib.histogram(
-          [min(c.result.stored_size) for c in kept], report_lib.SIZE_BINS),
-      "aspect_histogram": report_lib.histogram(aspects, report_lib.ASPECT_BINS),
-      "median_aspect": sorted(aspects)[len(aspects) // 2],
-      "suggested_resolution": report_lib.suggest_resolution(aspects),
-  }
-  _write_outputs(builder.data_path, report, candidates, kept, duplicates)
-  return report
+  return builder
 
 
 def _write_outputs(path, report, candidates, kept, duplicates) -> None:

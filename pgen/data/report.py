@@ -1,6 +1,7 @@
 """The report `python -m pgen prepare` writes next to a dataset: JSON for tools, Markdown
 for people.
 
+    report = build_report(dataset={"name": ..., ...}, kept=kept, ...)   # in folder.prepare
     text = report_markdown(report)   # report: the dict folder.prepare returns (report.json)
 
 It answers what a user checks before training: how many images per class, which files
@@ -10,6 +11,7 @@ the catalog's aspect ratio).
 """
 
 import collections
+import datetime
 import math
 
 SIZE_BINS = (0, 32, 64, 128, 256, 512, 1024)  # Shorter side in pixels, lower bounds.
@@ -41,6 +43,38 @@ def suggest_resolution(aspects) -> list:
     return list(RESOLUTIONS_64[4])
   median = sorted(aspects)[len(aspects) // 2]
   return list(min(RESOLUTIONS_64, key=lambda hw: abs(math.log(hw[1] / hw[0] / median))))
+
+
+def build_report(*, dataset: dict, options: dict, image_files: list, kept: list,
+                 skipped: list, duplicates: list, missing_files: list, not_images: list,
+                 attribute_features: list) -> dict:
+  """The report of one `prepare` run. `dataset`: name, version, source, labels_csv,
+  data_dir and path; `kept`: the kept images (`file`, `label`, `attributes` and the
+  cleaning `result` of each); the other lists are what `prepare` left out, and why."""
+  aspects = [c.result.stored_size[0] / c.result.stored_size[1] for c in kept]
+  return {
+      **dataset,
+      "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+      "options": options,
+      "counts": {"image_files": len(image_files), "kept": len(kept), "skipped": len(skipped),
+                 "duplicates": len(duplicates), "not_images": len(not_images),
+                 "missing_files": len(missing_files)},
+      "classes": dict(sorted(collections.Counter(c.label for c in kept).items())),
+      "attributes": {f: dict(sorted(collections.Counter(c.attributes[f] for c in kept).items()))
+                     for f in attribute_features},
+      "skipped": sorted(skipped, key=lambda s: s["file"]),
+      "duplicates": duplicates,
+      "missing_files": missing_files,
+      "not_images": not_images,
+      "converted": [{"file": c.file, "conversion": c.result.conversion}
+                    for c in kept if c.result.conversion],
+      "trimmed": sum(c.result.trimmed for c in kept),
+      "downscaled": sum(c.result.downscaled for c in kept),
+      "size_histogram": histogram([min(c.result.stored_size) for c in kept], SIZE_BINS),
+      "aspect_histogram": histogram(aspects, ASPECT_BINS),
+      "median_aspect": sorted(aspects)[len(aspects) // 2],
+      "suggested_resolution": suggest_resolution(aspects),
+  }
 
 
 def _table(header, rows) -> list:
