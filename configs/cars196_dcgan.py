@@ -19,7 +19,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.data.resize = "crop"  # Fill the frame; the background is part of the scene.
   config.data.pad_value = 255  # Unused with "crop".
   config.data.shuffle_buffer = 8_144  # The whole training split.
-  # Evaluation's default feature extractor is Fashion-MNIST's; see eval.feature_extractor.
+  # FID needs the Inception weights (eval.inception_weights, README "Evaluation"); in-training
+  # evaluation is off until they are given.
+  config.eval.feature_extractor = "inception"
   config.eval.every_steps = 0
   if variant == "smoke":
     config.data.resolution = (24, 32)

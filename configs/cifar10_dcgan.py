@@ -17,8 +17,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.data.resolution = 32  # The images' own size: no resizing.
   config.data.pad_value = 0
   config.data.shuffle_buffer = 50_000  # The whole training split.
-  # Evaluation's default feature extractor is Fashion-MNIST's; FID on CIFAR-10 is reported
-  # with eval.feature_extractor="inception".
+  # FID needs the Inception weights (eval.inception_weights, README "Evaluation"); in-training
+  # evaluation is off until they are given.
+  config.eval.feature_extractor = "inception"
   config.eval.every_steps = 0
   if variant == "smoke":
     config.data.shuffle_buffer = 256

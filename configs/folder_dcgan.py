@@ -23,7 +23,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.data.upscale = True  # Show small photos at the same scale as large ones.
   config.data.pad_value = 255  # White, like catalog backgrounds.
   config.data.shuffle_buffer = 100_000  # At least the catalog's size: a full shuffle.
-  # Evaluation's default feature extractor is Fashion-MNIST's; see eval.feature_extractor.
+  # FID needs the Inception weights (eval.inception_weights, README "Evaluation"); in-training
+  # evaluation is off until they are given.
+  config.eval.feature_extractor = "inception"
   config.eval.every_steps = 0
   if variant == "smoke":
     config.data.resolution = (32, 24)

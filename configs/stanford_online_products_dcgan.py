@@ -21,7 +21,9 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.data.upscale = True  # A few photos are under 64 px; show them at the same scale.
   config.data.pad_value = 255  # White, like the photos' backgrounds.
   config.data.shuffle_buffer = 60_000  # All 59,551 training images.
-  # Evaluation's default feature extractor is Fashion-MNIST's; see eval.feature_extractor.
+  # FID needs the Inception weights (eval.inception_weights, README "Evaluation"); in-training
+  # evaluation is off until they are given.
+  config.eval.feature_extractor = "inception"
   config.eval.every_steps = 0
   if variant == "smoke":
     config.data.resolution = 32

@@ -35,14 +35,6 @@ class AugmentState:
                real_sign_count=jnp.zeros((), jnp.int32))
 
 
-def check_policy(policy) -> tuple:
-  unknown = [t for t in policy if t not in TRANSFORMS]
-  if unknown:
-    raise ValueError(f"augment.policy has unknown transforms {unknown}; choose from "
-                     f"{TRANSFORMS}.")
-  return tuple(policy)
-
-
 def _per_image(key, images, probability):
   """A (B, 1, 1, 1) mask: which images get a transform."""
   return jax.random.uniform(key, (images.shape[0], 1, 1, 1)) < probability

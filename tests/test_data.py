@@ -11,8 +11,9 @@ import tensorflow_datasets as tfds
 
 from conftest import IDX_DIR
 from configs import fashion_mnist_dcgan
-from pgen import sharding
+from pgen import config as config_lib, sharding
 from pgen.data import pipeline, sources
+from pgen.errors import ConfigError
 
 
 def _config(**data):
@@ -141,14 +142,20 @@ def test_auto_cache_falls_back_to_encoded_records_for_large_data(smoke_config):
     ("resize", "squash", "data.resize='squash' is unknown"),
     ("resize_filter", "cubic", "data.resize_filter='cubic' is unknown.*lanczos3"),
     ("resolution", (32, 32, 3), r"data.resolution=\(32, 32, 3\) must be a side"),
-    ("label_key", "colour", r"data.label_key='colour' is not a class label.*\['label'\]"),
-    ("pad_value", 300, "data.pad_value=300 must be a grey level"),
+    ("pad_value", 300, r"data.pad_value=300 must be in \[0, 255\]"),
     ("cache", "disk", "data.cache='disk' is unknown"),
 ])
-def test_bad_data_options_are_named(smoke_config, key, value, message):
+def test_bad_data_options_are_named_when_the_config_loads(smoke_config, key, value, message):
   smoke_config.data[key] = value
+  with pytest.raises(ConfigError, match=message):
+    config_lib.resolve(smoke_config)
+
+
+def test_a_label_key_the_dataset_lacks_is_named_with_the_dataset_s_labels(smoke_config):
+  smoke_config.data.label_key = "colour"
   builder = sources.get_builder(smoke_config.data)
-  with pytest.raises(ValueError, match=message):
+  with pytest.raises(sources.DatasetError,
+                     match=r"data.label_key='colour' is not a class label.*\['label'\]"):
     pipeline.input_info(builder, smoke_config)
 
 

@@ -11,7 +11,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from configs import fashion_mnist_dcgan
-from pgen.data import pipeline, sources
+from pgen.data import options, pipeline, sources
 
 
 @pytest.fixture(autouse=True)
@@ -67,8 +67,8 @@ def test_full_size_configs_name_their_datasets_and_shapes():
     assert (config.data.name, config.data.resolution, config.data.label_key) == (
         name, resolution, label_key)
     assert _flat_keys(config) == _flat_keys(fashion_mnist_dcgan.get_config())
-    assert config.data.resize in pipeline.RESIZE_MODES
-    assert config.data.resize_filter in pipeline.RESIZE_FILTERS
+    assert config.data.resize in options.RESIZE_MODES
+    assert config.data.resize_filter in options.RESIZE_FILTERS
 
 
 def test_mock_images_of_varying_size_are_resized_per_image(tmp_path):

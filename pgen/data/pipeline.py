@@ -31,15 +31,12 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from pgen import sharding
+from pgen.data import sources  # noqa: F401  (keeps TensorFlow off the accelerators)
+from pgen.data.options import target_size
 
-RESIZE_MODES = ("pad", "crop", "stretch")
-RESIZE_FILTERS = ("area", "bicubic", "bilinear", "gaussian", "lanczos3", "lanczos5",
-                  "mitchellcubic", "nearest")  # tf.image.resize's methods.
-CACHE_MODES = ("auto", "decoded", "encoded", "none")
-# Values for data keys that configs written before the keys existed (an older run's
-# config.json, a hand-built ConfigDict) lack; every shipped config sets them explicitly.
-DATA_DEFAULTS = {"resize": "pad", "resize_filter": "bilinear", "upscale": False,
-                 "label_key": "label", "cache": "auto", "cache_max_mb": 1024}
+# tf.data functions run as traced graphs without AutoGraph's source conversion (which writes
+# converted copies of them to /tmp): they are plain TensorFlow already.
+_graph_fn = tf.autograph.experimental.do_not_convert
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,45 +49,15 @@ class InputInfo:
   cache: str  # What the pipeline keeps in memory: "decoded", "encoded" or "none".
 
 
-def data_option(config: ml_collections.ConfigDict, key: str):
-  return config.data.get(key, DATA_DEFAULTS[key])
-
-
-def target_size(resolution) -> tuple:
-  """(height, width) from `data.resolution`: a side or a (height, width) pair."""
-  if isinstance(resolution, int) and not isinstance(resolution, bool) and resolution > 0:
-    return resolution, resolution
-  if (isinstance(resolution, (tuple, list)) and len(resolution) == 2
-      and all(isinstance(s, int) and s > 0 for s in resolution)):
-    return tuple(resolution)
-  raise ValueError(f"data.resolution={resolution!r} must be a side (e.g. 64) or (height, width) "
-                   "(e.g. --config.data.resolution=\"(64, 48)\").")
-
-
-def _check_options(config) -> None:
-  resize, filter_name = data_option(config, "resize"), data_option(config, "resize_filter")
-  if resize not in RESIZE_MODES:
-    raise ValueError(f"data.resize={resize!r} is unknown; choose one of {RESIZE_MODES}.")
-  if filter_name not in RESIZE_FILTERS:
-    raise ValueError(f"data.resize_filter={filter_name!r} is unknown; choose one of "
-                     f"{RESIZE_FILTERS}.")
-  if not 0 <= config.data.pad_value <= 255:
-    raise ValueError(f"data.pad_value={config.data.pad_value} must be a grey level in 0..255 "
-                     "(255 white, 0 black).")
-  if data_option(config, "cache") not in CACHE_MODES:
-    raise ValueError(f"data.cache={data_option(config, 'cache')!r} is unknown; choose one of "
-                     f"{CACHE_MODES}.")
-
-
 def _label_feature(builder, config):
   """The ClassLabel feature named by data.label_key, or None when it is empty."""
-  key = data_option(config, "label_key")
+  key = config.data.label_key
   if not key:
     return None
   features = builder.info.features
   if key not in features or not isinstance(features[key], tfds.features.ClassLabel):
     labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
-    raise ValueError(
+    raise sources.DatasetError(
         f"data.label_key={key!r} is not a class label of {config.data.name}; its class labels "
         f"are {labels}. Set --config.data.label_key to one of them, or to '' for no labels.")
   return features[key]
@@ -117,21 +84,20 @@ def _encoded_bytes(builder, split: str, num_examples: int):
 
 
 def input_info(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigDict) -> InputInfo:
-  _check_options(config)
   height, width = target_size(config.data.resolution)
   channels = builder.info.features["image"].shape[-1]
   if channels is None:
-    raise ValueError(f"{config.data.name} images have no fixed number of channels; pgen needs 1 "
+    raise sources.DatasetError(f"{config.data.name} images have no fixed number of channels; pgen needs 1 "
                      "or 3 (prepare folders with `python -m pgen prepare`, which stores RGB).")
   examples = _num_examples(builder, config.data.split)
   steps_per_epoch = examples // config.batch_size
   if steps_per_epoch == 0:
-    raise ValueError(f"{config.data.split} has {examples} examples, fewer than one batch of "
+    raise sources.DatasetError(f"{config.data.split} has {examples} examples, fewer than one batch of "
                      f"{config.batch_size}; lower --config.batch_size.")
   label = _label_feature(builder, config)
-  cache = data_option(config, "cache")
+  cache = config.data.cache
   if cache == "auto":
-    limit = data_option(config, "cache_max_mb") * 2**20
+    limit = config.data.cache_max_mb * 2**20
     encoded = _encoded_bytes(builder, config.data.split, examples)
     cache = ("decoded" if examples * height * width * channels <= limit else
              "encoded" if encoded is not None and encoded <= limit else "none")
@@ -185,16 +151,17 @@ def resize_image(image: tf.Tensor, size, *, mode: str, method: str, pad_value: i
 
 def _reader(builder, config, info: InputInfo, split: str):
   """(records: {"image": encoded, "label": int32}, preprocess: record -> uint8 image record)."""
-  label_key = data_option(config, "label_key") if info.num_classes else ""
+  label_key = config.data.label_key if info.num_classes else ""
   image_feature = builder.info.features["image"]
-  resize = dict(mode=data_option(config, "resize"),
-                method=data_option(config, "resize_filter"),
-                pad_value=config.data.pad_value, upscale=data_option(config, "upscale"))
+  resize = dict(mode=config.data.resize, method=config.data.resize_filter,
+                pad_value=config.data.pad_value, upscale=config.data.upscale)
 
+  @_graph_fn
   def select(example):  # Only what training needs is read on and cached.
     label = tf.cast(example[label_key], tf.int32) if label_key else tf.constant(0, tf.int32)
     return {"image": example["image"], "label": label}
 
+  @_graph_fn
   def preprocess(record):
     image = resize_image(image_feature.decode_example(record["image"]), info.image_shape[:2],
                          **resize)
@@ -213,7 +180,7 @@ def local_dataset(builder, config, *, start_step: int) -> tf.data.Dataset:
   records, preprocess = _reader(builder, config, info, config.data.split)
   logging.info("Input: %s %s, %d examples to %s, resize=%s (%s), cache=%s, from step %d",
                config.data.name, config.data.split, info.num_examples, info.image_shape,
-               data_option(config, "resize"), data_option(config, "resize_filter"), info.cache,
+               config.data.resize, config.data.resize_filter, info.cache,
                start_step)
   # Records stay encoded until this process knows they are its own, unless the whole
   # (small) dataset is decoded once and kept.
@@ -223,14 +190,17 @@ def local_dataset(builder, config, *, start_step: int) -> tf.data.Dataset:
     records = records.cache()
   shuffle_buffer = min(config.data.shuffle_buffer, info.num_examples)
 
+  @_graph_fn
   def epoch(e):
     seed = tf.cast(config.seed, tf.int64) * 1_000_003 + e
     shuffled = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
     return shuffled.batch(config.batch_size, drop_remainder=True)
 
+  @_graph_fn
   def own_rows(batch):
     return {k: v[first_row:first_row + process_batch] for k, v in batch.items()}
 
+  @_graph_fn
   def to_model_range(batch):
     batch["image"] = tf.cast(batch["image"], tf.float32) / 127.5 - 1.0
     return batch
@@ -268,7 +238,7 @@ def load_split(builder, config, split: str, limit: int | None = None):
   split = f"{split}[:{limit}]" if limit else split
   records, preprocess = _reader(builder, config, info, split)
   ds = records.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE).map(
-      lambda r: (r["image"], r["label"])).batch(1000)
+      _graph_fn(lambda r: (r["image"], r["label"]))).batch(1000)
   options = tf.data.Options()
   options.deterministic = True
   images, labels = zip(*tfds.as_numpy(ds.with_options(options)))

@@ -20,14 +20,21 @@ import os
 import shutil
 
 import ml_collections
+import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 from tensorflow_datasets.image_classification import mnist
 
 from pgen.data import folder
+from pgen.errors import PgenError
+
+try:  # The input pipeline must not take accelerator memory: TensorFlow gets the CPU only.
+  tf.config.set_visible_devices([], "GPU")
+except RuntimeError:  # TensorFlow was already initialized by the caller: leave it as is.
+  pass
 
 
-class DatasetError(ValueError):
+class DatasetError(PgenError, ValueError):
   """The dataset named in the config cannot be found, prepared or read."""
 
 

@@ -1,0 +1,154 @@
+"""The config layer: defaults filled in, every key checked once at load, old configs load."""
+
+import json
+import os
+
+import ml_collections
+import pytest
+
+from configs import fashion_mnist_dcgan
+from pgen import config as config_lib
+from pgen.errors import ConfigError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+V1_CONFIG = os.path.join(HERE, "data", "v1_workdir", "config.json")
+
+
+def _override(**flat):
+  """The default config with `flat` ({"model.name": ...}) set, as a plain dict (a config
+  file or a config.json can hold values of any type)."""
+  tree = fashion_mnist_dcgan.get_config().to_dict()
+  for key, value in flat.items():
+    *sections, name = key.split(".")
+    node = tree
+    for section in sections:
+      node = node[section]
+    node[name] = value
+  return tree
+
+
+def test_every_shipped_config_resolves_and_is_locked():
+  configs_dir = os.path.join(os.path.dirname(HERE), "configs")
+  names = sorted(f[:-3] for f in os.listdir(configs_dir) if f.endswith(".py") and f[0] != "_")
+  assert len(names) >= 8
+  for name in names:
+    module = __import__(f"configs.{name}", fromlist=["get_config"])
+    for variant in ("", "smoke"):
+      config = config_lib.resolve(module.get_config(variant))
+      assert config.config_version == config_lib.VERSION
+      with pytest.raises(AttributeError):
+        config.new_key = 1  # Locked: a mistyped key cannot be added.
+
+
+@pytest.mark.parametrize("flat, message", [
+    ({"model.name": "vae"}, r"model.name='vae' is unknown; choose one of \('dcgan', 'resnet'\)"),
+    ({"model.conditioning": "concat"}, r"model.conditioning='concat' is unknown; choose one of"),
+    ({"model.d_spectral_norm": 1}, r"model.d_spectral_norm=1 must be True or False"),
+    ({"model.minibatch_std": -1}, r"model.minibatch_std=-1 must be an integer >= 0"),
+    ({"model.minibatch_std": 5}, r"minibatch_std=5 must divide batch_size=64"),
+    ({"model.g_width": 0}, r"model.g_width=0 must be an integer >= 1"),
+    ({"model.upsample": "bilinear"}, r"model.upsample='bilinear' is unknown; choose one of"),
+    ({"model.attention_resolution": 16}, r"attention_resolution=16 is only supported by .*resnet"),
+    ({"augment.policy": ("translation", "rotate")}, r"unknown transforms \['rotate'\]"),
+    ({"loss.name": "relativistic"}, r"loss.name='relativistic' is unknown; choose one of"),
+    ({"loss.r1_every": 0}, r"loss.r1_every=0 must be >= 1"),
+    ({"optim.d_betas": (0.5,)}, r"optim.d_betas=\(0.5,\) must be two Adam betas"),
+    ({"data.resolution": (64, 0)}, r"data.resolution=\(64, 0\) must be a side"),
+    ({"data.resize": "fit"}, r"data.resize='fit' is unknown; choose one of"),
+    ({"data.pad_value": 300}, r"data.pad_value=300 must be in \[0, 255\]"),
+    ({"batch_size": 2.5}, r"batch_size=2.5 must be an integer"),
+    ({"total_steps": "10"}, r"total_steps='10' must be an integer"),
+    ({"eval.num_reference": "all"}, r"eval.num_reference='all' must be an integer or None"),
+    ({"eval.feature_extractor": "clip"}, r"eval.feature_extractor='clip' is unknown"),
+])
+def test_bad_values_are_errors_naming_the_key(flat, message):
+  with pytest.raises(ConfigError, match=message):
+    config_lib.resolve(_override(**flat))
+
+
+# A value of the right type that each rule refuses.
+REFUSED = {
+    "seed": -1, "total_steps": 0, "batch_size": 0,
+    "data.resolution": (48,), "data.resize": "fit", "data.resize_filter": "cubic",
+    "data.pad_value": -1, "data.shuffle_buffer": 0, "data.cache": "disk",
+    "data.cache_max_mb": -1, "loss.name": "relativistic", "loss.r1_weight": -1.0,
+    "loss.r1_every": 0, "loss.gp_weight": -1.0, "loss.acgan_weight": -1.0,
+    "optim.g_learning_rate": -1e-4, "optim.d_learning_rate": -1e-4,
+    "optim.g_betas": (0.5, 1.0), "optim.d_betas": (0.5, 0.9, 0.1), "optim.d_steps": 0,
+    "augment.policy": ("blur",), "augment.probability": 1.5, "augment.ada_target": -0.1,
+    "augment.ada_interval": 0, "augment.ada_kimg": 0, "ema.half_life_images": -1,
+    "ema.rampup": -0.1, "eval.every_steps": -1, "eval.num_samples": 1,
+    "eval.num_reference": 1, "eval.feature_extractor": "clip", "log_every_steps": 0,
+    "sample_every_steps": 0, "checkpoint_every_steps": 0, "keep_checkpoints": 0,
+    "num_sample_images": 0, "profile_steps": -1,
+}
+
+
+def test_every_rule_refuses_a_value_out_of_its_range_naming_the_key():
+  assert REFUSED.keys() == config_lib.RULES.keys()
+  for key, value in REFUSED.items():
+    with pytest.raises(ConfigError, match=f"^{key.replace('.', '[.]')}="):
+      config_lib.resolve(_override(**{key: value}))
+
+
+def test_every_key_refuses_a_value_of_another_type_naming_the_key():
+  defaults = config_lib.defaults().to_dict(preserve_field_references=True)
+  for key, default in config_lib._flat(defaults).items():
+    kind = default.get_type() if isinstance(default, ml_collections.FieldReference) else type(
+        default)
+    wrong = 3 if kind in (str, tuple) else "three"
+    with pytest.raises(ConfigError, match=f"^{key.replace('.', '[.]')}="):
+      config_lib.resolve(_override(**{key: wrong}))
+
+
+def test_unknown_key_suggests_the_closest():
+  with pytest.raises(ConfigError, match=r"model.g_widht is not a pgen config key; did you mean "
+                                        r"model.g_width\?"):
+    config_lib.resolve(_override(**{"model.g_widht": 8}))
+
+
+def test_values_take_their_default_type():
+  config = config_lib.resolve(_override(**{"optim.g_betas": [0.0, 0.9], "loss.r1_weight": 1,
+                                           "data.resolution": [64, 48]}))
+  assert config.optim.g_betas == (0.0, 0.9)
+  assert isinstance(config.loss.r1_weight, float)
+  assert config.data.resolution == (64, 48)
+
+
+def test_a_config_json_of_today_s_first_version_loads_complete():
+  """A workdir's config.json from before config versions (version 1)."""
+  with open(V1_CONFIG) as f:
+    raw = json.load(f)
+  assert "config_version" not in raw
+  config = config_lib.resolve(raw)
+  assert config.config_version == config_lib.VERSION
+  assert config.model.g_width == 8 and config.optim.g_betas == (0.5, 0.999)
+
+
+def test_missing_keys_get_the_defaults_of_the_config_s_version(monkeypatch):
+  """When a default changes, configs of older versions keep the value of their time."""
+  new_version = config_lib.VERSION + 1
+  monkeypatch.setattr(config_lib, "VERSION", new_version)
+  monkeypatch.setattr(config_lib, "DEFAULTS_OF_VERSION", {new_version: {"ema.rampup": 0.0}})
+  old = _override()
+  del old["ema"]["rampup"]
+  old["config_version"] = new_version - 1
+  assert config_lib.resolve(old).ema.rampup == 0.0  # The old default, not today's 0.05.
+  current = _override()
+  del current["ema"]["rampup"]
+  current["config_version"] = new_version
+  assert config_lib.resolve(current).ema.rampup == config_lib.defaults().ema.rampup
+  unversioned = {k: v for k, v in _override().items() if k not in ("ema", "config_version")}
+  assert config_lib.resolve(unversioned).ema.rampup == 0.0  # Unversioned: version 1.
+
+
+def test_a_config_from_a_newer_pgen_is_refused():
+  with pytest.raises(ConfigError, match="a newer pgen wrote this config, so upgrade pgen"):
+    config_lib.resolve(_override(config_version=config_lib.VERSION + 1))
+
+
+def test_resolve_accepts_a_config_dict_and_is_idempotent():
+  config = config_lib.resolve(fashion_mnist_dcgan.get_config("smoke"))
+  again = config_lib.resolve(config)
+  assert again.to_dict() == config.to_dict()
+  assert isinstance(again, ml_collections.ConfigDict)
