@@ -9,7 +9,9 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_dcgan
-from pgen.models import build_models, dcgan, layers, resnet
+from pgen.models import build_models, layers, resnet
+
+pytestmark = pytest.mark.usefixtures("fast_compile")
 
 NUM_CLASSES = 10
 LATENT_DIM = 16
@@ -38,8 +40,10 @@ def init_models(config, image_shape, num_classes=NUM_CLASSES, batch=4, seed=0):
 
 
 @pytest.mark.parametrize("name", ["dcgan", "resnet"])
-@pytest.mark.parametrize("image_size", [(32, 32), (64, 64), (128, 128), (64, 48)])
-@pytest.mark.parametrize("conditioning", ["none", "projection", "acgan"])
+@pytest.mark.parametrize("image_size, conditioning", [
+    ((32, 32), "none"), ((32, 32), "projection"), ((32, 32), "acgan"), ((64, 48), "acgan"),
+    pytest.param((64, 64), "none", marks=pytest.mark.slow),
+    pytest.param((128, 128), "none", marks=pytest.mark.slow)])
 def test_output_shapes_and_ranges(name, image_size, conditioning):
   config = make_config(name, conditioning=conditioning)
   image_shape = (*image_size, 3)
@@ -100,7 +104,7 @@ def _spectral_norm_layers(variables):
   return found
 
 
-@pytest.mark.parametrize("name", ["dcgan", "resnet"])
+@pytest.mark.parametrize("name", ["dcgan", pytest.param("resnet", marks=pytest.mark.slow)])
 @pytest.mark.parametrize("network", ["generator", "discriminator"])
 def test_spectral_norm_power_iteration_converges(name, network):
   config = make_config(name, conditioning="projection", d_spectral_norm=True,
@@ -203,8 +207,6 @@ def test_minibatch_stddev_matches_numpy():
 def test_minibatch_stddev_group_must_divide_batch():
   with pytest.raises(ValueError, match=r"minibatch_std=4 does not divide .* 6 images"):
     layers.MinibatchStdDev(group_size=4).apply({}, jnp.zeros((6, 4, 4, 2)))
-  with pytest.raises(ValueError, match=r"minibatch_std=5 must divide batch_size=64"):
-    build_models(make_config(minibatch_std=5), (32, 32, 1))
 
 
 @pytest.mark.parametrize("name", ["dcgan", "resnet"])
@@ -252,26 +254,9 @@ def test_conditional_models_require_labels_after_init():
     discriminator.apply(d_vars, jnp.zeros((4, 32, 32, 1)))
 
 
-@pytest.mark.parametrize("overrides, num_classes, message", [
-    ({"name": "vae"}, 0, r"model.name='vae' is unknown; choose one of \('dcgan', 'resnet'\)"),
-    ({"conditioning": "concat"}, 10, r"model.conditioning='concat' is unknown; choose one of"),
-    ({"conditioning": "projection"}, 0, r"model.conditioning='projection' needs a labelled"),
-    ({"d_spectral_norm": 1}, 0, r"model.d_spectral_norm=1 must be True or False"),
-    ({"minibatch_std": -1}, 0, r"model.minibatch_std=-1 must be an integer >= 0"),
-    ({"g_width": 0}, 0, r"model.g_width=0 must be an integer >= 1"),
-    ({"upsample": "bilinear"}, 0, r"model.upsample='bilinear' is unknown; choose one of"),
-    ({"attention_resolution": 16}, 0, r"attention_resolution=16 is only supported by .*resnet"),
-    ({"name": "resnet", "attention_resolution": 32}, 0,
-     r"attention_resolution=32 .* choose 0 \(no attention\) or one of \(8, 16\)"),
-])
-def test_build_models_rejects_bad_keys(overrides, num_classes, message):
-  config = make_config()
-  with config.unlocked():
-    for key, value in overrides.items():
-      del config.model[key]  # a config file or config.json can hold any type
-      config.model[key] = value
-  with pytest.raises(ValueError, match=message):
-    build_models(config, (32, 32, 1), num_classes=num_classes)
+def test_conditioning_needs_a_labelled_dataset():
+  with pytest.raises(ValueError, match=r"model.conditioning='projection' needs a labelled"):
+    build_models(make_config(conditioning="projection"), (32, 32, 1), num_classes=0)
 
 
 def test_resnet_widths_double_towards_the_base_and_are_capped():
@@ -279,4 +264,4 @@ def test_resnet_widths_double_towards_the_base_and_are_capped():
   assert resnet.level_widths(64, 128, 4) == [64, 128, 128, 128]
   assert resnet.attention_resolutions((128, 128)) == (8, 16, 32, 64)
   assert resnet.attention_resolutions((64, 48)) == (16, 32)
-  assert dcgan.num_blocks((64, 48)) == 3
+  assert layers.num_blocks((64, 48)) == 3

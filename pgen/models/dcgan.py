@@ -1,11 +1,9 @@
 """DCGAN generator and discriminator (Radford et al., 2016) as Flax linen modules.
 
-    g = Generator(image_size=(32, 32), channels=1)
-    variables = g.init(rng, z, train=False)           # {'params', 'batch_stats'}
-    images, updates = g.apply(variables, z, train=True, mutable=["batch_stats"])
-    d = Discriminator(conditioning="projection", num_classes=10, spectral_norm=True)
-    logits, class_logits = d.apply(d_variables, images, labels, train=True,
-                                   mutable=["batch_stats"])[0]
+    generator, discriminator = build(config.model, image_shape=(32, 32, 1), num_classes=0)
+    variables = generator.init(rng, z, train=False)           # {'params', 'batch_stats'}
+    images, updates = generator.apply(variables, z, train=True, mutable=["batch_stats"])
+    logits, class_logits = discriminator.apply(d_variables, images, labels)
 
 Options beyond the paper (all off by default, which keeps the original parameter tree):
 class conditioning (conditional BatchNorm in G; projection or an AC-GAN head in D),
@@ -25,17 +23,49 @@ Speed on XLA:CPU shaped two choices (bench/RESULTS.md has the measurements):
   shifted window), which XLA:CPU runs faster than the strided convolution.
 """
 
-import math
+import functools
 
 import flax.linen as nn
 import jax.numpy as jnp
+import ml_collections
 
+from pgen.errors import ConfigError
 from pgen.models import layers
 
 UPSAMPLE_MODES = ("subpixel", "nearest", "transpose")
 DOWNSAMPLE_MODES = ("space_to_depth", "strided")
 
 _init = nn.initializers.normal(0.02)  # The DCGAN paper's initialization.
+
+
+def check_config(model: ml_collections.ConfigDict) -> None:
+  """The model keys only this family reads or restricts."""
+  for key, modes in (("upsample", UPSAMPLE_MODES), ("downsample", DOWNSAMPLE_MODES)):
+    if model[key] not in modes:
+      raise ConfigError(f"model.{key}={model[key]!r} is unknown; choose one of {modes}.")
+  if model.attention_resolution:
+    raise ConfigError(
+        f"model.attention_resolution={model.attention_resolution} is only supported by "
+        "model.name='resnet'; set it to 0 for 'dcgan'.")
+
+
+def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
+          dtype=jnp.float32, param_dtype=jnp.float32):
+  """(Generator, Discriminator) for images of `image_shape` (H, W, C); `num_classes` > 0
+  makes both class-conditional."""
+  layers.num_blocks(image_shape[:2])
+  kit = functools.partial(layers.LayerKit, kernel_init=_init, dtype=dtype,
+                          param_dtype=param_dtype)
+  generator = Generator(
+      image_size=tuple(image_shape[:2]), channels=image_shape[2], width=model.g_width,
+      upsample=model.upsample, num_classes=num_classes,
+      kit=kit(activation=nn.relu, spectral_norm=model.g_spectral_norm))
+  discriminator = Discriminator(
+      width=model.d_width, downsample=model.downsample, conditioning=model.conditioning,
+      num_classes=num_classes, minibatch_std=model.minibatch_std,
+      kit=kit(activation=functools.partial(nn.leaky_relu, negative_slope=0.2),
+                 spectral_norm=model.d_spectral_norm))
+  return generator, discriminator
 
 
 def depth_to_space(x: jnp.ndarray, block: int = 2) -> jnp.ndarray:
@@ -55,43 +85,24 @@ def space_to_depth(x: jnp.ndarray, block: int = 2) -> jnp.ndarray:
   return x.reshape(b, h // block, w // block, c * block * block)
 
 
-def num_blocks(image_size) -> int:
-  """Resolution doublings from the base feature map (4 to 7 pixels on its shorter side) to
-  `image_size` (height, width): e.g. 3 for 32x32 (from 4x4) or 64x48 (from 8x6)."""
-  h, w = image_size
-  blocks = int(math.log2(min(h, w) / 4)) if min(h, w) >= 8 else 0
-  if blocks == 0 or h % 2 ** blocks or w % 2 ** blocks:
-    raise ValueError(
-        f"data.resolution={h}x{w} is not supported by the convolutional models: each side "
-        "must be at least 8 and the shorter side divided by the largest power of two that "
-        "leaves at least 4 must divide both sides (e.g. 32, 64, 128, (64, 48), (96, 64)).")
-  return blocks
-
-
 class Upsample(nn.Module):
   """Doubles height and width and maps to `features` channels."""
   features: int
   mode: str
-  spectral_norm: bool = False
+  kit: layers.LayerKit
   use_bias: bool = True
 
   @nn.compact
-  def __call__(self, x, update_stats: bool = False):
-    def conv(layer, inputs):
-      return layers.apply_layer(layer, inputs, spectral_norm=self.spectral_norm,
-                                update_stats=update_stats)
-
+  def __call__(self, x):
     if self.mode == "transpose":
-      return conv(nn.ConvTranspose(self.features, (4, 4), strides=(2, 2), padding="SAME",
-                                   use_bias=self.use_bias, kernel_init=_init), x)
+      return self.kit.conv_transpose(self.features, (4, 4), strides=(2, 2), padding="SAME",
+                                        use_bias=self.use_bias)(x)
     if self.mode == "subpixel":
-      x = conv(nn.Conv(self.features * 4, (2, 2), padding="SAME", use_bias=self.use_bias,
-                       kernel_init=_init), x)
+      x = self.kit.conv(self.features * 4, (2, 2), padding="SAME", use_bias=self.use_bias)(x)
       return depth_to_space(x)
     if self.mode == "nearest":
-      x = layers.upsample_nearest(x)
-      return conv(nn.Conv(self.features, (3, 3), padding="SAME", use_bias=self.use_bias,
-                          kernel_init=_init), x)
+      return self.kit.conv(self.features, (3, 3), padding="SAME", use_bias=self.use_bias)(
+          layers.upsample_nearest(x))
     raise ValueError(f"model.upsample={self.mode!r} is unknown; choose one of {UPSAMPLE_MODES}.")
 
 
@@ -99,20 +110,14 @@ class Downsample(nn.Module):
   """Halves height and width and maps to `features` channels."""
   features: int
   mode: str
-  spectral_norm: bool = False
+  kit: layers.LayerKit
 
   @nn.compact
-  def __call__(self, x, update_stats: bool = False):
-    def conv(layer, inputs):
-      return layers.apply_layer(layer, inputs, spectral_norm=self.spectral_norm,
-                                update_stats=update_stats)
-
+  def __call__(self, x):
     if self.mode == "space_to_depth":
-      return conv(nn.Conv(self.features, (2, 2), padding="SAME", kernel_init=_init),
-                  space_to_depth(x))
+      return self.kit.conv(self.features, (2, 2), padding="SAME")(space_to_depth(x))
     if self.mode == "strided":
-      return conv(nn.Conv(self.features, (4, 4), strides=(2, 2), padding="SAME",
-                          kernel_init=_init), x)
+      return self.kit.conv(self.features, (4, 4), strides=(2, 2), padding="SAME")(x)
     raise ValueError(
         f"model.downsample={self.mode!r} is unknown; choose one of {DOWNSAMPLE_MODES}.")
 
@@ -129,26 +134,24 @@ class Generator(nn.Module):
   width: int = 64
   upsample: str = "subpixel"
   num_classes: int = 0  # 0: unconditional (labels are ignored).
-  spectral_norm: bool = False
+  kit: layers.LayerKit = layers.LayerKit(kernel_init=_init)
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = False):
     labels = layers.check_labels(labels, z.shape[0], self.num_classes, self)
-    blocks = num_blocks(self.image_size)
+    kit = self.kit.training(train)
+    blocks = layers.num_blocks(self.image_size)
     features = [self.width * 2 ** i for i in reversed(range(blocks))]  # e.g. 256, 128, 64
-    base_h, base_w = (side // 2 ** blocks for side in self.image_size)
+    base_h, base_w = layers.base_size(self.image_size)
 
-    def norm_relu(x):
-      return nn.relu(layers.batch_norm(x, labels, train=train, num_classes=self.num_classes))
+    def norm_act(x):
+      return kit.activation(kit.batch_norm(x, labels, self.num_classes))
 
-    x = layers.apply_layer(
-        nn.Dense(base_h * base_w * features[0], use_bias=False, kernel_init=_init), z,
-        spectral_norm=self.spectral_norm, update_stats=train)
-    x = norm_relu(x.reshape(z.shape[0], base_h, base_w, features[0]))
+    x = kit.dense(base_h * base_w * features[0], use_bias=False)(z)
+    x = norm_act(x.reshape(z.shape[0], base_h, base_w, features[0]))
     for f in features[1:]:
-      x = norm_relu(Upsample(f, self.upsample, self.spectral_norm, use_bias=False)(
-          x, update_stats=train))
-    x = Upsample(self.channels, self.upsample, self.spectral_norm)(x, update_stats=train)
+      x = norm_act(Upsample(f, self.upsample, kit, use_bias=False)(x))
+    x = Upsample(self.channels, self.upsample, kit)(x)
     return jnp.tanh(x)
 
 
@@ -164,22 +167,20 @@ class Discriminator(nn.Module):
   downsample: str = "space_to_depth"
   conditioning: str = "none"  # layers.CONDITIONINGS
   num_classes: int = 0
-  spectral_norm: bool = False
   minibatch_std: int = 0  # Group size; 0 = off.
+  kit: layers.LayerKit = layers.LayerKit(
+      kernel_init=_init, activation=functools.partial(nn.leaky_relu, negative_slope=0.2))
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = False):
     conditional = self.conditioning != "none"
     labels = layers.check_labels(labels, x.shape[0], self.num_classes if conditional else 0,
                                  self)
-    blocks = num_blocks(x.shape[1:3])
+    kit = self.kit.training(train)
+    blocks = layers.num_blocks(x.shape[1:3])
     for i in range(blocks):
       if self.minibatch_std and i == blocks - 1:
         x = layers.MinibatchStdDev(self.minibatch_std)(x)
-      x = Downsample(self.width * 2 ** i, self.downsample, self.spectral_norm)(
-          x, update_stats=train)
-      x = nn.leaky_relu(x, 0.2)
+      x = kit.activation(Downsample(self.width * 2 ** i, self.downsample, kit)(x))
     x = x.reshape(x.shape[0], -1)
-    return layers.discriminator_head(
-        x, labels, conditioning=self.conditioning, num_classes=self.num_classes,
-        spectral_norm=self.spectral_norm, update_stats=train, kernel_init=_init)
+    return layers.discriminator_head(kit, x, labels, self.conditioning, self.num_classes)

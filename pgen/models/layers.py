@@ -1,34 +1,108 @@
-"""Layers the GAN families share: optional spectral norm, (conditional) BatchNorm,
-minibatch standard deviation, SAGAN self-attention and the discriminator's output head.
+"""What the GAN families share: the layer kit that builds every layer, (conditional)
+BatchNorm, minibatch standard deviation, SAGAN self-attention, the discriminator's head,
+and resolution arithmetic.
 
-    x = apply_layer(nn.Conv(64, (3, 3)), x, spectral_norm=True, update_stats=train)
-    x = batch_norm(x, labels, train=train, num_classes=10)     # per-class gain and bias
-    x = MinibatchStdDev(group_size=4)(x)                       # one more channel
-    logits, class_logits = discriminator_head(features, labels, conditioning="projection", ...)
+    kit = LayerKit(kernel_init=nn.initializers.normal(0.02), spectral_norm=True)
+    kit = kit.training(train)                  # inside __call__: BN batch stats, SN updates
+    x = kit.conv(64, (3, 3))(x)                # nn.Conv with the kit's dtypes and init,
+                                               # spectrally normalized when the kit says so
+    x = kit.activation(kit.batch_norm(x, labels, num_classes=10))
+    x = MinibatchStdDev(group_size=4)(x)       # one more channel
+    logits, class_logits = discriminator_head(kit, features, labels, "projection", 10)
+
+A kit's methods create their layer in the calling module's scope (call them inside a
+compact method): the layer gets the name Flax would give it there (`Conv_0`, `Dense_1`,
+`SpectralNorm_0`), so parameter trees and checkpoints do not depend on the kit.
 
 Every non-parameter variable (BatchNorm running statistics, spectral norm's power-iteration
 vector `u` and `sigma`) lives in the "batch_stats" collection, so a state keeps one place
 for them.
 """
 
+import dataclasses
+import math
+from typing import Any, Callable
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from pgen.errors import ConfigError
 
 CONDITIONINGS = ("none", "projection", "acgan")
 
 BATCH_NORM_MOMENTUM = 0.9
 
 
-def apply_layer(layer: nn.Module, x, *, spectral_norm: bool, update_stats: bool):
-  """Applies `layer`, spectrally normalized (Miyato et al., 2018) when `spectral_norm`.
+@dataclasses.dataclass(frozen=True)
+class LayerKit:
+  """How a network builds its layers: initializer, activation, spectral norm, dtypes
+  (`dtype` computes, `param_dtype` stores), and whether it is training."""
+  kernel_init: Callable = nn.initializers.lecun_normal()
+  activation: Callable = nn.relu
+  spectral_norm: bool = False
+  train: bool = False  # BatchNorm uses batch statistics; spectral norm refines its estimate.
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
 
-  The layer's parameters keep their names either way; spectral norm adds `u` and `sigma`
-  in "batch_stats", refined by one power iteration per call with `update_stats=True`.
-  """
-  if spectral_norm:
-    return nn.SpectralNorm(layer)(x, update_stats=update_stats)
-  return layer(x)
+  def training(self, train: bool) -> "LayerKit":
+    return dataclasses.replace(self, train=train)
+
+  def replace(self, **changes) -> "LayerKit":
+    return dataclasses.replace(self, **changes)
+
+  def wrap(self, layer: nn.Module) -> Callable:
+    """`layer`, spectrally normalized (Miyato et al., 2018) when the kit says so: its
+    parameters keep their names; `u` and `sigma` go to "batch_stats" and take one power
+    iteration per call in training."""
+    if not self.spectral_norm:
+      return layer
+    return lambda x: nn.SpectralNorm(layer)(x, update_stats=self.train)
+
+  def _typed(self, kwargs: dict) -> dict:
+    return {"kernel_init": self.kernel_init, "dtype": self.dtype,
+            "param_dtype": self.param_dtype, **kwargs}
+
+  def conv(self, features: int, kernel_size, **kwargs) -> Callable:
+    return self.wrap(nn.Conv(features, kernel_size, **self._typed(kwargs)))
+
+  def conv_transpose(self, features: int, kernel_size, **kwargs) -> Callable:
+    return self.wrap(nn.ConvTranspose(features, kernel_size, **self._typed(kwargs)))
+
+  def dense(self, features: int, **kwargs) -> Callable:
+    return self.wrap(nn.Dense(features, **self._typed(kwargs)))
+
+  def embed(self, num_embeddings: int, features: int, **kwargs) -> Callable:
+    return self.wrap(nn.Embed(num_embeddings, features, dtype=self.dtype,
+                              param_dtype=self.param_dtype, **kwargs))
+
+  def batch_norm(self, x, labels=None, num_classes: int = 0):
+    """Plain BatchNorm when `num_classes` is 0, else ConditionalBatchNorm on `labels`
+    (plain BatchNorm keeps the names `BatchNorm_<i>` of the DCGAN checkpoints)."""
+    if num_classes:
+      return ConditionalBatchNorm(num_classes, dtype=self.dtype, param_dtype=self.param_dtype)(
+          x, labels, self.train)
+    return nn.BatchNorm(use_running_average=not self.train, momentum=BATCH_NORM_MOMENTUM,
+                        dtype=self.dtype, param_dtype=self.param_dtype)(x)
+
+
+def num_blocks(image_size) -> int:
+  """Resolution doublings from the base feature map (4 to 7 pixels on its shorter side) to
+  `image_size` (height, width): e.g. 3 for 32x32 (from 4x4) or 64x48 (from 8x6)."""
+  h, w = image_size
+  blocks = int(math.log2(min(h, w) / 4)) if min(h, w) >= 8 else 0
+  if blocks == 0 or h % 2 ** blocks or w % 2 ** blocks:
+    raise ConfigError(
+        f"data.resolution={h}x{w} is not supported by the convolutional models: each side "
+        "must be at least 8 and the shorter side divided by the largest power of two that "
+        "leaves at least 4 must divide both sides (e.g. 32, 64, 128, (64, 48), (96, 64)).")
+  return blocks
+
+
+def base_size(image_size) -> tuple[int, int]:
+  """(height, width) of the base feature map that `num_blocks` doublings bring to size."""
+  blocks = num_blocks(image_size)
+  return tuple(side // 2 ** blocks for side in image_size)
 
 
 def upsample_nearest(x: jnp.ndarray) -> jnp.ndarray:
@@ -49,29 +123,20 @@ class ConditionalBatchNorm(nn.Module):
   """
   num_classes: int
   momentum: float = BATCH_NORM_MOMENTUM
+  dtype: Any = jnp.float32
+  param_dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, labels, train: bool):
     x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, use_scale=False,
-                     use_bias=False)(x)
+                     use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)(x)
     features = x.shape[-1]
-    gain = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.ones,
-                    name="gain")(labels)
-    bias = nn.Embed(self.num_classes, features, embedding_init=nn.initializers.zeros,
-                    name="bias")(labels)
+    embed = lambda init, name: nn.Embed(  # noqa: E731
+        self.num_classes, features, embedding_init=init, name=name, dtype=self.dtype,
+        param_dtype=self.param_dtype)(labels)
+    gain, bias = embed(nn.initializers.ones, "gain"), embed(nn.initializers.zeros, "bias")
     broadcast = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
     return x * gain.reshape(broadcast) + bias.reshape(broadcast)
-
-
-def batch_norm(x, labels, *, train: bool, num_classes: int):
-  """Plain BatchNorm when `num_classes` is 0, else ConditionalBatchNorm on `labels`.
-
-  Called inside a compact method, so the layer belongs to the caller (plain BatchNorm keeps
-  the names `BatchNorm_<i>` the DCGAN checkpoints have).
-  """
-  if num_classes:
-    return ConditionalBatchNorm(num_classes)(x, labels, train)
-  return nn.BatchNorm(use_running_average=not train, momentum=BATCH_NORM_MOMENTUM)(x)
 
 
 def check_labels(labels, batch_size: int, num_classes: int, module: nn.Module):
@@ -99,9 +164,10 @@ class MinibatchStdDev(nn.Module):
 
   This makes D a per-group function (on purpose: it lets D see a batch's diversity), so
   the per-example regularizers (R1, gradient penalty) also pick up the small terms through
-  the group statistic, as in StyleGAN. Groups are consecutive examples, so when `group_size` divides the real batch,
-  a discriminator batch of [real; fake] never mixes the two in a group. Under jit the layer
-  sees the global batch, which `group_size` must divide.
+  the group statistic, as in StyleGAN. Groups are consecutive examples, so when
+  `group_size` divides the real batch, a discriminator batch of [real; fake] never mixes
+  the two in a group. Under jit the layer sees the global batch, which `group_size` must
+  divide.
   """
   group_size: int
 
@@ -135,50 +201,45 @@ class SelfAttention(nn.Module):
 
   so the block starts as the identity and the network learns how much to use it.
   """
-  spectral_norm: bool = False
+  kit: LayerKit = LayerKit()
 
   @nn.compact
-  def __call__(self, x, update_stats: bool = False):
+  def __call__(self, x):
     b, h, w, c = x.shape
     key_features, value_features = max(c // 8, 1), max(c // 2, 1)
 
-    def conv1x1(features, inputs, name):
-      return apply_layer(nn.Conv(features, (1, 1), use_bias=False, name=name), inputs,
-                         spectral_norm=self.spectral_norm, update_stats=update_stats)
+    def conv1x1(features, inputs, name):  # Flax's default init, whatever the kit's.
+      return self.kit.conv(features, (1, 1), use_bias=False, name=name,
+                           kernel_init=nn.linear.default_kernel_init)(inputs)
 
-    pool = lambda t: nn.max_pool(t, (2, 2), strides=(2, 2))
+    pool = lambda t: nn.max_pool(t, (2, 2), strides=(2, 2))  # noqa: E731
     queries = conv1x1(key_features, x, "query").reshape(b, h * w, key_features)
     keys = pool(conv1x1(key_features, x, "key")).reshape(b, -1, key_features)
     values = pool(conv1x1(value_features, x, "value")).reshape(b, -1, value_features)
     weights = jax.nn.softmax(jnp.einsum("bqc,bkc->bqk", queries, keys), axis=-1)
     attended = jnp.einsum("bqk,bkc->bqc", weights, values).reshape(b, h, w, value_features)
     out = conv1x1(c, attended, "out")
-    gamma = self.param("gamma", nn.initializers.zeros, ())
+    gamma = self.param("gamma", nn.initializers.zeros, (), self.kit.param_dtype)
     return x + gamma * out
 
 
-def discriminator_head(features, labels, *, conditioning: str, num_classes: int,
-                       spectral_norm: bool, update_stats: bool, kernel_init):
-  """(B, F) features -> (logits (B,), class_logits (B, num_classes) or None).
+def discriminator_head(layers: LayerKit, features, labels, conditioning: str, num_classes: int):
+  """(B, F) features -> (logits (B,), class_logits (B, num_classes) or None), float32.
 
   "projection": logit = dense(h) + sum(embed(y) * h) (Miyato & Koyama, 2018).
   "acgan": logit = dense(h), plus a `num_classes`-way linear classifier on the same h.
   Called inside the discriminator's compact method, so the unconditional dense layer keeps
   the name `Dense_<i>` of the DCGAN checkpoints.
   """
-  logits = apply_layer(nn.Dense(1, kernel_init=kernel_init), features,
-                       spectral_norm=spectral_norm, update_stats=update_stats)[:, 0]
+  logits = layers.dense(1)(features)[:, 0]
   class_logits = None
   if conditioning == "projection":
-    class_embedding = nn.Embed(num_classes, features.shape[-1],
-                               embedding_init=nn.initializers.xavier_uniform(),
-                               name="class_embedding")
-    embedded = apply_layer(class_embedding, labels, spectral_norm=spectral_norm,
-                           update_stats=update_stats)
+    embedded = layers.embed(num_classes, features.shape[-1],
+                            embedding_init=nn.initializers.xavier_uniform(),
+                            name="class_embedding")(labels)
     logits = logits + jnp.sum(embedded * features, axis=-1)
   elif conditioning == "acgan":
-    class_logits = apply_layer(nn.Dense(num_classes, kernel_init=kernel_init, name="class_head"),
-                               features, spectral_norm=spectral_norm, update_stats=update_stats)
+    class_logits = layers.dense(num_classes, name="class_head")(features)
   elif conditioning != "none":
     raise ValueError(f"model.conditioning={conditioning!r} is unknown; choose one of "
                      f"{CONDITIONINGS}.")

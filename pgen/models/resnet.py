@@ -1,26 +1,56 @@
 """SNGAN/BigGAN-style residual generator and discriminator as Flax linen modules.
 
-    g = Generator(image_size=(32, 32), channels=1, width=64, num_classes=10)
-    d = Discriminator(width=64, conditioning="projection", num_classes=10, spectral_norm=True)
-    images, g_updates = g.apply(g_variables, z, labels, train=True, mutable=["batch_stats"])
-    (logits, _), d_updates = d.apply(d_variables, images, labels, train=True,
-                                     mutable=["batch_stats"])
+    generator, discriminator = build(config.model, image_shape=(32, 32, 1), num_classes=10)
+    images, g_updates = generator.apply(g_variables, z, labels, train=True,
+                                        mutable=["batch_stats"])
+    (logits, _), d_updates = discriminator.apply(d_variables, images, labels, train=True,
+                                                 mutable=["batch_stats"])
 
 Widths mirror the DCGAN models: `width` is the channel count at the highest resolution,
-doubled per block towards the base map (4x4 for square images, as `dcgan.num_blocks`
+doubled per block towards the base map (4x4 for square images, as `layers.num_blocks`
 gives for others) and capped at `max_width`. G upsamples by nearest neighbour + 3x3
 convolution rather than a transposed convolution, whose weight gradient XLA:CPU computes
 slowly. Shortcut 1x1 convolutions run at the lower resolution (they commute with nearest
 upsampling and average pooling, so the result is the same at a quarter of the cost).
 """
 
+import functools
+
 import flax.linen as nn
 import jax.numpy as jnp
+import ml_collections
 
+from pgen.errors import ConfigError
 from pgen.models import layers
-from pgen.models.dcgan import num_blocks
 
 _init = nn.initializers.xavier_uniform()  # SNGAN's initialization.
+
+
+def check_config(model: ml_collections.ConfigDict) -> None:
+  """Nothing beyond the common model keys: the attention height is checked against the
+  image size when the networks are built."""
+  del model
+
+
+def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
+          dtype=jnp.float32, param_dtype=jnp.float32):
+  """(Generator, Discriminator) for images of `image_shape` (H, W, C); `num_classes` > 0
+  makes both class-conditional."""
+  image_size = tuple(image_shape[:2])
+  check_attention_resolution(model.attention_resolution, image_size)
+  kit = functools.partial(layers.LayerKit, kernel_init=_init, activation=nn.relu, dtype=dtype,
+                          param_dtype=param_dtype)
+  generator = Generator(
+      image_size=image_size, channels=image_shape[2], width=model.g_width,
+      max_width=model.max_width, num_classes=num_classes,
+      attention_resolution=model.attention_resolution,
+      kit=kit(spectral_norm=model.g_spectral_norm))
+  discriminator = Discriminator(
+      width=model.d_width, max_width=model.max_width, conditioning=model.conditioning,
+      num_classes=num_classes, minibatch_std=model.minibatch_std,
+      attention_resolution=model.attention_resolution,
+      kit=kit(spectral_norm=model.d_spectral_norm))
+  return generator, discriminator
 
 
 def level_widths(width: int, max_width: int, levels: int):
@@ -31,32 +61,30 @@ def level_widths(width: int, max_width: int, levels: int):
 def attention_resolutions(image_size):
   """Heights where both networks have a block output to put self-attention after: from
   twice the base map's height up to half the image height."""
-  blocks = num_blocks(image_size)
-  base_height = image_size[0] // 2 ** blocks
+  blocks = layers.num_blocks(image_size)
+  base_height = layers.base_size(image_size)[0]
   return tuple(base_height * 2 ** k for k in range(1, blocks))
 
 
 def check_attention_resolution(attention_resolution: int, image_size):
   if attention_resolution and attention_resolution not in attention_resolutions(image_size):
-    raise ValueError(
+    raise ConfigError(
         f"model.attention_resolution={attention_resolution} is not a feature-map height of "
         f"the ResNet models at {image_size[0]}x{image_size[1]}; choose 0 (no attention) or "
         f"one of {attention_resolutions(image_size)}.")
 
 
 class _Conv(nn.Module):
-  """A convolution, spectrally normalized when `spectral_norm`."""
+  """A square convolution with padding "SAME", named "conv" (as the checkpoints have it)."""
   features: int
   kernel_size: int
-  spectral_norm: bool
+  kit: layers.LayerKit
   use_bias: bool = True
 
   @nn.compact
-  def __call__(self, x, update_stats: bool):
-    conv = nn.Conv(self.features, (self.kernel_size, self.kernel_size), padding="SAME",
-                   use_bias=self.use_bias, kernel_init=_init, name="conv")
-    return layers.apply_layer(conv, x, spectral_norm=self.spectral_norm,
-                              update_stats=update_stats)
+  def __call__(self, x):
+    return self.kit.conv(self.features, (self.kernel_size, self.kernel_size), padding="SAME",
+                            use_bias=self.use_bias, name="conv")(x)
 
 
 class GeneratorBlock(nn.Module):
@@ -67,18 +95,17 @@ class GeneratorBlock(nn.Module):
   a bias would get an exactly-zero gradient, which Adam turns from rounding noise into
   full-size steps that differ between device layouts."""
   features: int
+  kit: layers.LayerKit
   num_classes: int = 0
-  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x, labels, train: bool):
-    norm = lambda t: layers.batch_norm(t, labels, train=train, num_classes=self.num_classes)
-    h = layers.upsample_nearest(nn.relu(norm(x)))
-    h = _Conv(self.features, 3, self.spectral_norm, use_bias=False, name="conv1")(h, train)
-    h = nn.relu(norm(h))
-    h = _Conv(self.features, 3, self.spectral_norm, use_bias=False, name="conv2")(h, train)
-    shortcut = _Conv(self.features, 1, self.spectral_norm, use_bias=False,
-                     name="shortcut")(x, train)
+  def __call__(self, x, labels):
+    kit = self.kit
+    norm_act = lambda t: kit.activation(kit.batch_norm(t, labels, self.num_classes))  # noqa: E731
+    h = layers.upsample_nearest(norm_act(x))
+    h = _Conv(self.features, 3, kit, use_bias=False, name="conv1")(h)
+    h = _Conv(self.features, 3, kit, use_bias=False, name="conv2")(norm_act(h))
+    shortcut = _Conv(self.features, 1, kit, use_bias=False, name="shortcut")(x)
     return h + layers.upsample_nearest(shortcut)
 
 
@@ -90,21 +117,21 @@ class DiscriminatorBlock(nn.Module):
   is always pooled and projected.
   """
   features: int
+  kit: layers.LayerKit
   downsample: bool = True
   first: bool = False
-  spectral_norm: bool = False
 
   @nn.compact
-  def __call__(self, x, update_stats: bool):
-    h = x if self.first else nn.relu(x)
-    h = _Conv(self.features, 3, self.spectral_norm, name="conv1")(h, update_stats)
-    h = _Conv(self.features, 3, self.spectral_norm, name="conv2")(nn.relu(h), update_stats)
+  def __call__(self, x):
+    act = self.kit.activation
+    h = x if self.first else act(x)
+    h = _Conv(self.features, 3, self.kit, name="conv1")(h)
+    h = _Conv(self.features, 3, self.kit, name="conv2")(act(h))
     shortcut = x
     if self.downsample:
       h, shortcut = layers.avg_pool_2x2(h), layers.avg_pool_2x2(shortcut)
     if self.first or self.downsample or x.shape[-1] != self.features:
-      shortcut = _Conv(self.features, 1, self.spectral_norm, name="shortcut")(
-          shortcut, update_stats)
+      shortcut = _Conv(self.features, 1, self.kit, name="shortcut")(shortcut)
     return h + shortcut
 
 
@@ -116,28 +143,26 @@ class Generator(nn.Module):
   width: int = 64  # Channels at the highest resolution.
   max_width: int = 512
   num_classes: int = 0  # 0: unconditional (labels are ignored).
-  spectral_norm: bool = False
   attention_resolution: int = 0  # Height after whose block self-attention goes; 0 = none.
+  kit: layers.LayerKit = layers.LayerKit(kernel_init=_init)
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = False):
     labels = layers.check_labels(labels, z.shape[0], self.num_classes, self)
     check_attention_resolution(self.attention_resolution, self.image_size)
-    blocks = num_blocks(self.image_size)
+    kit = self.kit.training(train)
+    blocks = layers.num_blocks(self.image_size)
     widths = level_widths(self.width, self.max_width, blocks + 1)[::-1]  # base map first
-    base_h, base_w = (side // 2 ** blocks for side in self.image_size)
+    base_h, base_w = layers.base_size(self.image_size)
     # No bias: the first block starts with a BatchNorm (see GeneratorBlock).
-    x = layers.apply_layer(
-        nn.Dense(base_h * base_w * widths[0], use_bias=False, kernel_init=_init), z,
-        spectral_norm=self.spectral_norm, update_stats=train)
+    x = kit.dense(base_h * base_w * widths[0], use_bias=False)(z)
     x = x.reshape(z.shape[0], base_h, base_w, widths[0])
     for features in widths[1:]:
-      x = GeneratorBlock(features, self.num_classes, self.spectral_norm)(x, labels, train)
+      x = GeneratorBlock(features, kit, self.num_classes)(x, labels)
       if x.shape[1] == self.attention_resolution:
-        x = layers.SelfAttention(self.spectral_norm)(x, update_stats=train)
-    x = nn.relu(nn.BatchNorm(use_running_average=not train,
-                             momentum=layers.BATCH_NORM_MOMENTUM)(x))
-    x = _Conv(self.channels, 3, self.spectral_norm, name="to_image")(x, train)
+        x = layers.SelfAttention(kit)(x)
+    x = kit.activation(kit.batch_norm(x))
+    x = _Conv(self.channels, 3, kit, name="to_image")(x)
     return jnp.tanh(x)
 
 
@@ -153,9 +178,9 @@ class Discriminator(nn.Module):
   max_width: int = 512
   conditioning: str = "none"  # layers.CONDITIONINGS
   num_classes: int = 0
-  spectral_norm: bool = False
   minibatch_std: int = 0  # Group size; 0 = off.
   attention_resolution: int = 0  # Height after whose block self-attention goes; 0 = none.
+  kit: layers.LayerKit = layers.LayerKit(kernel_init=_init)
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = False):
@@ -164,17 +189,14 @@ class Discriminator(nn.Module):
                                  self)
     image_size = x.shape[1:3]
     check_attention_resolution(self.attention_resolution, image_size)
-    widths = level_widths(self.width, self.max_width, num_blocks(image_size))
+    kit = self.kit.training(train)
+    widths = level_widths(self.width, self.max_width, layers.num_blocks(image_size))
     for i, features in enumerate(widths):
-      x = DiscriminatorBlock(features, first=i == 0, spectral_norm=self.spectral_norm)(
-          x, train)
+      x = DiscriminatorBlock(features, kit, first=i == 0)(x)
       if x.shape[1] == self.attention_resolution:
-        x = layers.SelfAttention(self.spectral_norm)(x, update_stats=train)
+        x = layers.SelfAttention(kit)(x)
     if self.minibatch_std:
       x = layers.MinibatchStdDev(self.minibatch_std)(x)
-    x = DiscriminatorBlock(widths[-1], downsample=False, spectral_norm=self.spectral_norm)(
-        x, train)
-    features = jnp.sum(nn.relu(x), axis=(1, 2))
-    return layers.discriminator_head(
-        features, labels, conditioning=self.conditioning, num_classes=self.num_classes,
-        spectral_norm=self.spectral_norm, update_stats=train, kernel_init=_init)
+    x = DiscriminatorBlock(widths[-1], kit, downsample=False)(x)
+    features = jnp.sum(kit.activation(x), axis=(1, 2))
+    return layers.discriminator_head(kit, features, labels, self.conditioning, self.num_classes)
