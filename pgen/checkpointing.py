@@ -2,7 +2,7 @@
 
     manager = create_manager(workdir, config)
     state = restore_latest(manager, abstract_state)   # None when the run is new
-    save(manager, step, state)                        # on the interval; force=True otherwise
+    save(manager, step, state)                        # when the loop decides to
     manager.wait_until_finished()                     # before the process exits
 
 Resume order: this workdir's latest checkpoint, else a fresh state from the config seed.
@@ -18,6 +18,8 @@ import ml_collections
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers
 
+from pgen.errors import ConfigError, RunNotFoundError
+
 
 def checkpoint_dir(workdir: str) -> str:
   return os.path.join(os.path.abspath(workdir), "checkpoints")
@@ -25,8 +27,8 @@ def checkpoint_dir(workdir: str) -> str:
 
 def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None,
                    *, read_only: bool = False) -> ocp.CheckpointManager:
-  """A manager saving every `checkpoint_every_steps`, keeping the newest `keep_checkpoints`
-  and, when the run evaluates, also the checkpoint with the lowest Frechet distance."""
+  """A manager keeping the newest `keep_checkpoints` and, when the run evaluates, also the
+  checkpoint with the lowest Frechet distance."""
   if read_only:
     options = ocp.CheckpointManagerOptions(read_only=True, create=False)
   else:
@@ -36,8 +38,6 @@ def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None
           get_metric_fn=lambda metrics: metrics["fd"], reverse=True, n=1,
           keep_checkpoints_without_metrics=False)])
     options = ocp.CheckpointManagerOptions(
-        save_decision_policy=checkpoint_managers.FixedIntervalPolicy(
-            config.checkpoint_every_steps),
         preservation_policy=keep,
         enable_async_checkpointing=True,
         create=True)
@@ -51,20 +51,20 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | N
     if step is None:
       return None
   elif step not in manager.all_steps():
-    raise ValueError(f"No checkpoint for step {step} in {manager.directory}; available steps: "
+    raise RunNotFoundError(f"No checkpoint for step {step} in {manager.directory}; available steps: "
                      f"{sorted(manager.all_steps())}.")
   try:
     return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
   except (ValueError, KeyError, TypeError) as e:
-    raise ValueError(
+    raise ConfigError(
         f"Checkpoint {step} in {manager.directory} does not fit the state of this config "
         f"({type(e).__name__}: {e}). It was written with another model or optimizer setup "
         "(the run's config.json has it): train with that config, or use a new --workdir."
     ) from e
 
 
-def save(manager: ocp.CheckpointManager, step: int, state, *, force: bool = False,
-         metrics: dict | None = None) -> bool:
-  """Starts an async save when the policy (or `force`) says so; True if one started.
+def save(manager: ocp.CheckpointManager, step: int, state, *,
+         metrics: dict | None = None) -> None:
+  """Starts an async save of `step` (the training loop decides when: pgen.train.due_actions).
   `metrics` (e.g. {"fd": ...}) rank the checkpoint for the keep-best policy."""
-  return manager.save(step, args=ocp.args.StandardSave(state), force=force, metrics=metrics)
+  manager.save(step, args=ocp.args.StandardSave(state), force=True, metrics=metrics)

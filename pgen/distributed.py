@@ -15,6 +15,12 @@ import os
 import jax
 from absl import logging
 
+from pgen.errors import PgenError
+
+
+class LaunchError(PgenError, ValueError):
+  """The multi-process flags of a launch are incomplete."""
+
 
 def detected_cluster() -> str | None:
   if int(os.environ.get("SLURM_NTASKS", "1")) > 1 and "SLURM_JOB_ID" in os.environ:
@@ -40,7 +46,7 @@ def initialize(coordinator_address: str | None = None, num_processes: int | None
   if all(v is None for v in explicit) and cluster is None:
     return
   if any(v is None for v in explicit) and cluster is None:
-    raise ValueError(
+    raise LaunchError(
         "A multi-process launch needs all of --coordinator_address, --num_processes and "
         f"--process_id (got {explicit}); on SLURM, Open MPI or a TPU pod they are detected.")
   if num_processes == 1:

@@ -17,3 +17,8 @@ class ConfigError(PgenError, ValueError):
 
 class RunNotFoundError(PgenError, FileNotFoundError):
   """A workdir or checkpoint that a command needs is not there."""
+
+
+class ArgumentError(PgenError, ValueError):
+  """A command's argument does not fit the run or file it names (e.g. --class of an
+  unconditional run, an .npz without `images`)."""

@@ -22,12 +22,13 @@ import sys
 import jax
 
 import pgen
+from pgen.errors import PgenError
 
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-cpu", "tensorflow",
              "tensorflow-datasets", "clu", "ml_collections", "numpy")
 
 
-class WorkdirBusyError(RuntimeError):
+class WorkdirBusyError(PgenError, RuntimeError):
   """Another pgen process is already running in this workdir."""
 
 

@@ -9,6 +9,8 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from pgen.errors import ConfigError
+
 DATA_AXIS = "data"
 
 
@@ -30,7 +32,7 @@ def check_batch_size(global_batch_size: int, mesh: Mesh) -> None:
   devices, processes = mesh.size, jax.process_count()
   if global_batch_size % devices:
     lower = global_batch_size // devices * devices or devices
-    raise ValueError(
+    raise ConfigError(
         f"batch_size={global_batch_size} does not divide over the {devices} devices of this "
         f"run ({processes} process(es)). Set --config.batch_size to a multiple of {devices}, "
         f"e.g. {lower} or {lower + devices}.")

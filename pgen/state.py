@@ -1,16 +1,17 @@
 """GANState: everything a run needs to continue, as one pytree, created already sharded.
 
-    g_tx, d_tx = make_optimizers(config.optim)
-    abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx,
-                                         mesh, image_shape, num_classes)
-    state = init()  # or a checkpoint restored into abstract_state
+    setup = build(config, mesh, image_shape=(32, 32, 1), num_classes=10)
+    state = setup.init()    # or a checkpoint restored into setup.abstract_state
 
-`abstract_state` (shapes, dtypes, shardings) is what a checkpoint restores into, so a
-checkpoint written on one device layout is resharded onto the current one.
+`Setup` holds a config's models, optimizers and abstract state: what training, sampling
+and export share. `abstract_state` (shapes, dtypes, shardings) is what a checkpoint
+restores into, so a checkpoint written on one device layout is resharded onto the
+current one.
 """
 
+import dataclasses
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import flax
 import jax
@@ -20,6 +21,7 @@ import optax
 
 from pgen import sharding
 from pgen.augment import AugmentState
+from pgen.models import build_models
 
 
 @flax.struct.dataclass
@@ -86,3 +88,27 @@ def state_factory(config, generator, discriminator, g_tx, d_tx, mesh, image_shap
 
 def state_shardings(abstract_state):
   return jax.tree.map(lambda s: s.sharding, abstract_state)
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+  """A config's models, optimizers and abstract state."""
+  generator: Any
+  discriminator: Any
+  g_tx: Any
+  d_tx: Any
+  abstract_state: Any
+  init: Callable[[], Any]  # Creates the initial state in its shardings.
+  num_classes: int  # Classes the models are conditioned on; 0 when unconditional.
+
+
+def build(config: ml_collections.ConfigDict, mesh, image_shape, num_classes: int = 0, *,
+          models=None) -> Setup:
+  """`num_classes`: the dataset's; used only when `model.conditioning` is not "none".
+  `models` (generator, discriminator) replaces the config's, e.g. with other layer kits."""
+  num_classes = num_classes if config.model.conditioning != "none" else 0
+  generator, discriminator = models or build_models(config, image_shape, num_classes)
+  g_tx, d_tx = make_optimizers(config.optim)
+  abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx, mesh,
+                                       image_shape, num_classes)
+  return Setup(generator, discriminator, g_tx, d_tx, abstract_state, init, num_classes)

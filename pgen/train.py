@@ -3,20 +3,20 @@
     from configs.fashion_mnist_dcgan import get_config
     state = train_and_evaluate(get_config(), "runs/fmnist")
 
-Phases: resolve the dataset and models, create (or restore) the sharded state, then loop
-over jitted train steps; between steps, one place decides the periodic actions (metrics,
-sample grids, checkpoints, progress). Running it again on the same workdir resumes from
-the latest checkpoint and continues to `config.total_steps`.
+Phases: resolve the config, dataset and models, create (or restore) the sharded state,
+then loop over jitted train steps. After each step `due_actions` decides, in one place,
+what else runs (metrics, sample grid, evaluation, checkpoint). The loop gets its parts
+(step function, batches, sampler, evaluator, writer, checkpoint manager) as `LoopParts`,
+so a test can hand it other ones. Running it again on the same workdir resumes from the
+latest checkpoint and continues to `config.total_steps`.
 """
 
 import contextlib
 import dataclasses
 import json
 import os
-import signal
-import threading
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import jax
 import ml_collections
@@ -25,60 +25,12 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from pgen import checkpointing, run_record, samples, sharding
+from pgen import checkpointing, config as config_lib, run_record, samples, sharding
 from pgen.data import pipeline, sources
-from pgen.models import build_models
-from pgen.state import make_optimizers, state_factory
-from pgen.train_step import jit_train_step, make_train_step
-
-REQUIRED_KEYS = ("seed", "total_steps", "batch_size", "data.name", "data.resolution",
-                 "checkpoint_every_steps", "log_every_steps", "sample_every_steps")
-
-
-class NonFiniteLossError(FloatingPointError):
-  """A loss or gradient norm became NaN or infinite."""
-
-
-def check_config(config: ml_collections.ConfigDict) -> None:
-  for key in REQUIRED_KEYS:
-    node = config
-    for part in key.split("."):
-      if part not in node:
-        raise ValueError(f"The config has no `{key}`; every pgen config needs {REQUIRED_KEYS}.")
-      node = node[part]
-  for key in ("total_steps", "batch_size", "checkpoint_every_steps", "log_every_steps",
-              "sample_every_steps", "keep_checkpoints"):
-    if config[key] <= 0:
-      raise ValueError(f"{key}={config[key]} must be positive.")
-
-
-@dataclasses.dataclass(frozen=True)
-class Setup:
-  """Models, optimizers and the abstract state of a config: shared by train and generate."""
-  generator: Any
-  discriminator: Any
-  g_tx: Any
-  d_tx: Any
-  abstract_state: Any
-  init: Callable[[], Any]  # Creates the initial state in its shardings.
-  num_classes: int  # Classes the models are conditioned on; 0 when unconditional.
-
-
-def build(config: ml_collections.ConfigDict, mesh, image_shape, num_classes: int = 0) -> Setup:
-  """`num_classes`: the dataset's; used only when `model.conditioning` is not "none"."""
-  num_classes = num_classes if config.model.conditioning != "none" else 0
-  generator, discriminator = build_models(config, image_shape, num_classes)
-  g_tx, d_tx = make_optimizers(config.optim)
-  abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx, mesh,
-                                       image_shape, num_classes)
-  return Setup(generator, discriminator, g_tx, d_tx, abstract_state, init, num_classes)
-
-
-def compile_train_step(config: ml_collections.ConfigDict, setup: Setup, mesh):
-  """The jitted train step for `setup` (XLA compiles it on the first call)."""
-  step_fn = make_train_step(config, setup.generator, setup.discriminator, setup.g_tx, setup.d_tx,
-                            mesh, setup.num_classes)
-  return jit_train_step(step_fn, setup.abstract_state, mesh)
+from pgen.evaluation.scoring import Evaluator
+from pgen.monitoring import MetricWindow, NonFiniteLossError, StopRequests, Throughput  # noqa: F401
+from pgen.state import build
+from pgen.train_step import compile_train_step
 
 
 def input_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
@@ -90,77 +42,42 @@ def input_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict
   return data_config
 
 
-class _MetricWindow:
-  """Step metrics since the last report, kept on the device until they are needed."""
-
-  def __init__(self):
-    self._pending = []  # (step, device metrics)
-    self._host = []  # (step, host metrics), checked finite
-
-  def add(self, step: int, metrics) -> None:
-    self._pending.append((step, metrics))
-
-  def __len__(self) -> int:
-    return len(self._pending) + len(self._host)
-
-  def check_finite(self) -> None:
-    """Fetches pending metrics; raises naming the first step whose values are not finite."""
-    for step, metrics in self._pending:
-      values = {k: float(sharding.to_host(v)) for k, v in metrics.items()}
-      bad = [k for k, v in values.items() if not np.isfinite(v)]
-      if bad:
-        first = self._host[0][0] if self._host else step
-        raise NonFiniteLossError(
-            f"Non-finite {', '.join(bad)} at step {step} (first bad step in the window "
-            f"{first}..{step}): {values}. Nothing from this step on was checkpointed. Lower "
-            "the learning rates or add regularization, then resume from the last checkpoint.")
-      self._host.append((step, values))
-    self._pending = []
-
-  def mean_and_clear(self) -> dict:
-    self.check_finite()
-    keys = self._host[0][1].keys() if self._host else ()
-    means = {k: float(np.mean([m[k] for _, m in self._host])) for k in keys}
-    self._host = []
-    return means
+@dataclasses.dataclass(frozen=True)
+class DueActions:
+  """What runs after a step besides training."""
+  log: bool
+  samples: bool
+  evaluate: bool
+  checkpoint: bool
 
 
-class _StopRequests:
-  """SIGTERM or SIGINT asks the run to checkpoint and stop at a step all processes agree on.
+def due_actions(step: int, config: ml_collections.ConfigDict, *, last: bool,
+                stopping: bool) -> DueActions:
+  """Every periodic action is decided here: on its interval, and all at the last step
+  (a checkpoint also when the run is asked to stop)."""
+  def due(every_steps: int) -> bool:
+    return every_steps > 0 and (step % every_steps == 0 or last)
 
-  One process: a Python signal handler sets a flag. Several: JAX's preemption service
-  (started by jax.distributed) catches SIGTERM on any process and every process's
-  `reached_preemption_sync_point` turns true at the same step.
-  """
+  return DueActions(log=due(config.log_every_steps), samples=due(config.sample_every_steps),
+                    evaluate=due(config.eval.every_steps),
+                    checkpoint=due(config.checkpoint_every_steps) or stopping)
 
-  def __init__(self):
-    self._signal = None
-    self._previous = {}
 
-  def __enter__(self):
-    if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
-      for sig in (signal.SIGTERM, signal.SIGINT):
-        self._previous[sig] = signal.signal(sig, self._handle)
-    return self
-
-  def _handle(self, signum, frame):
-    del frame
-    self._signal = signal.Signals(signum).name
-
-  def requested(self, step: int) -> str | None:
-    """The reason to stop after `step`, or None."""
-    if jax.process_count() > 1:
-      return "SIGTERM" if multihost_utils.reached_preemption_sync_point(step) else None
-    return self._signal
-
-  def __exit__(self, *exc):
-    for sig, handler in self._previous.items():
-      signal.signal(sig, handler)
+@dataclasses.dataclass
+class LoopParts:
+  """What the loop runs: built from the config by `train_and_evaluate`."""
+  train_step: Callable  # (state, batch) -> (state, metrics)
+  batches: Iterator  # Global batches from the start step on.
+  sample: Callable  # samples.make_sampler's function.
+  evaluator: Callable | None  # (images, labels) -> metrics, on process 0 when eval is on.
+  writer: Any  # CLU metric writer.
+  manager: Any  # Orbax CheckpointManager.
+  num_classes: int
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   """Trains to `config.total_steps`, resuming from `workdir`'s latest checkpoint if any."""
-  check_config(config)
+  config = config_lib.resolve(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   builder = sources.get_builder(config.data)
@@ -186,103 +103,92 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
       manager.close()
       return state
     try:
-      state = _train_loop(config, workdir, mesh, builder, setup, state, manager, start_step)
+      parts = LoopParts(
+          train_step=compile_train_step(config, setup, mesh),
+          batches=pipeline.train_batches(builder, input_config(config), mesh,
+                                         start_step=start_step),
+          sample=samples.make_sampler(setup.generator, config.model.latent_dim, mesh),
+          evaluator=Evaluator(config, builder) if config.eval.every_steps and is_chief else None,
+          writer=metric_writers.create_default_writer(workdir, just_logging=not is_chief),
+          manager=manager, num_classes=setup.num_classes)
+      state = train_loop(config, workdir, parts, state, start_step)
     finally:
       manager.wait_until_finished()
       manager.close()
   return state
 
 
-def _train_loop(config, workdir, mesh, builder, setup: Setup, state, manager, start_step):
-  is_chief = jax.process_index() == 0
-  writer = metric_writers.create_default_writer(workdir, just_logging=not is_chief)
-  train_step = compile_train_step(config, setup, mesh)
-  sample = samples.make_sampler(setup.generator, config.model.latent_dim, mesh)
-  batches = pipeline.train_batches(builder, input_config(config), mesh, start_step=start_step)
-  sample_dir = os.path.join(workdir, "samples")
-  os.makedirs(sample_dir, exist_ok=True)
+def _write_samples(config, workdir: str, parts: LoopParts, step: int, state) -> None:
+  """The fixed-latent grid of the EMA generator: a PNG in samples/ and an image summary."""
+  images = parts.sample(state.ema_g_params, state.g_batch_stats, samples.grid_key(config.seed),
+                        config.num_sample_images,
+                        samples.balanced_labels(config.num_sample_images, parts.num_classes))
+  if jax.process_index() == 0:
+    grid = samples.image_grid(images)
+    samples.save_png(grid, os.path.join(workdir, "samples", f"step_{step:08d}.png"))
+    parts.writer.write_images(step, {"samples": grid[None]})
 
+
+def _evaluate(config, parts: LoopParts, step: int, state) -> float:
+  """Metrics of EMA samples to TensorBoard; returns the Frechet distance on every process."""
+  labels = samples.balanced_labels(config.eval.num_samples, parts.num_classes)
+  key = jax.random.fold_in(samples.grid_key(config.seed), 1)
+  images = parts.sample(state.ema_g_params, state.g_batch_stats, key, config.eval.num_samples,
+                        labels)
+  fd = 0.0
+  if parts.evaluator is not None:
+    result = parts.evaluator(images, labels)
+    parts.writer.write_scalars(step, {f"eval/{k}": v for k, v in result.items()
+                                      if isinstance(v, (int, float))})
+    fd = result["fd"]
+  return float(multihost_utils.broadcast_one_to_all(np.float64(fd)))
+
+
+def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts, state,
+               start_step: int):
+  """Steps from `start_step` to `config.total_steps` (or a stop request); returns the state."""
+  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
   report_progress = periodic_actions.ReportProgress(
-      num_train_steps=config.total_steps, writer=writer, every_steps=config.log_every_steps,
-      every_secs=None)
+      num_train_steps=config.total_steps, every_steps=config.log_every_steps, every_secs=None)
   hooks = [report_progress]
-  if is_chief and config.profile_steps > 0:
+  if jax.process_index() == 0 and config.profile_steps > 0:
     hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=config.profile_steps,
                                           first_profile=start_step + 10, every_secs=None))
-  window = _MetricWindow()
-
-  evaluator = None
-  if config.eval.every_steps > 0 and is_chief:
-    from pgen.evaluation.scoring import Evaluator  # Loads the feature extractor.
-    evaluator = Evaluator(config, builder)
-  eval_key = jax.random.fold_in(samples.grid_key(config.seed), 1)
-
-  def evaluate(step, state):
-    """Metrics of EMA samples to TensorBoard; returns the Frechet distance on every process."""
-    with report_progress.timed("eval"):
-      labels = samples.balanced_labels(config.eval.num_samples, setup.num_classes)
-      images = sample(state.ema_g_params, state.g_batch_stats, eval_key,
-                      config.eval.num_samples, labels)
-      fd = 0.0
-      if is_chief:
-        result = evaluator(images, labels)
-        writer.write_scalars(step, {f"eval/{k}": v for k, v in result.items()
-                                    if isinstance(v, (int, float))})
-        fd = result["fd"]
-      return float(multihost_utils.broadcast_one_to_all(np.float64(fd)))
-
-  def write_samples(step, state):
-    with report_progress.timed("samples"):
-      images = sample(state.ema_g_params, state.g_batch_stats, samples.grid_key(config.seed),
-                      config.num_sample_images,
-                      samples.balanced_labels(config.num_sample_images, setup.num_classes))
-      if is_chief:
-        grid = samples.image_grid(images)
-        samples.save_png(grid, os.path.join(sample_dir, f"step_{step:08d}.png"))
-        writer.write_images(step, {"samples": grid[None]})
-
-  window_start, input_wait_s = time.time(), 0.0
-  with metric_writers.ensure_flushes(writer), _StopRequests() as stop_requests:
+  window = MetricWindow()
+  loop_start = time.time()
+  throughput = Throughput(images_per_step=config.batch_size * config.optim.d_steps)
+  with metric_writers.ensure_flushes(parts.writer), StopRequests() as stop_requests:
     for step in range(start_step + 1, config.total_steps + 1):
-      t = time.time()
-      batch = next(batches)
-      input_wait_s += time.time() - t
+      batch = throughput.next_batch(parts.batches)
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        state, metrics = train_step(state, batch)
+        state, metrics = parts.train_step(state, batch)
       window.add(step, metrics)
       if step == start_step + 1:
         jax.block_until_ready(metrics)
         logging.info("First step (compile included) done %.1fs after the loop started.",
-                     time.time() - window_start)
+                     time.time() - loop_start)
       for hook in hooks:
         hook(step)
-
-      last = step == config.total_steps
       stop = stop_requests.requested(step)
-      if step % config.log_every_steps == 0 or last:
-        steps_in_window = len(window)
-        scalars = window.mean_and_clear()
-        elapsed = time.time() - window_start
-        # Real images the discriminator saw per second of training.
-        scalars["images_per_s"] = (steps_in_window * config.batch_size * config.optim.d_steps
-                                   / elapsed)
-        scalars["input_wait_fraction"] = input_wait_s / elapsed
-        scalars["g_learning_rate"] = config.optim.g_learning_rate
-        scalars["d_learning_rate"] = config.optim.d_learning_rate
-        writer.write_scalars(step, scalars)
-        window_start, input_wait_s = time.time(), 0.0
-      actions_start = time.time()
-      if step % config.sample_every_steps == 0 or last:
-        write_samples(step, state)
-      eval_metrics = None
-      if config.eval.every_steps > 0 and (step % config.eval.every_steps == 0 or last):
-        window.check_finite()
-        eval_metrics = {"fd": evaluate(step, state)}
-      if manager.should_save(step) or last or stop:
-        window.check_finite()  # Never checkpoint a state that came from a non-finite step.
-        with report_progress.timed("checkpoint"):
-          checkpointing.save(manager, step, state, force=True, metrics=eval_metrics)
-      window_start += time.time() - actions_start  # images/s counts training time only.
+      todo = due_actions(step, config, last=step == config.total_steps, stopping=bool(stop))
+      if todo.log:
+        parts.writer.write_scalars(step, {
+            **window.mean_and_clear(), **throughput.scalars_and_restart(),
+            "g_learning_rate": config.optim.g_learning_rate,
+            "d_learning_rate": config.optim.d_learning_rate})
+      with throughput.paused():
+        if todo.samples:
+          with report_progress.timed("samples"):
+            _write_samples(config, workdir, parts, step, state)
+        eval_metrics = None
+        if todo.evaluate:
+          window.check_finite()
+          with report_progress.timed("eval"):
+            eval_metrics = {"fd": _evaluate(config, parts, step, state)}
+        if todo.checkpoint:
+          window.check_finite()  # Never checkpoint a state that came from a non-finite step.
+          with report_progress.timed("checkpoint"):
+            checkpointing.save(parts.manager, step, state, metrics=eval_metrics)
       if stop:
         logging.warning("Got %s: saved the checkpoint of step %d and stopped. Run the same "
                         "command again to resume.", stop, step)

@@ -27,6 +27,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from pgen.data import images, report as report_lib
+from pgen.errors import PgenError
 
 MANIFEST = "manifest.json"  # Marks a version directory as written by `prepare`.
 _NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -34,7 +35,7 @@ _VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
 _RESERVED_FEATURES = ("image", "label", "file_name")
 
 
-class PrepareError(ValueError):
+class PrepareError(PgenError, ValueError):
   """The source folder, labels CSV or dataset name cannot be used as given."""
 
 

@@ -15,7 +15,9 @@ import os
 import ml_collections
 import numpy as np
 
+from pgen import config as config_lib, samples
 from pgen.data import sources
+from pgen.errors import ArgumentError
 from pgen.evaluation import extractors, scoring
 
 
@@ -41,10 +43,11 @@ def evaluate_run(workdir: str, *, step: int | None = None, num: int = 10000,
   memorization pairs (sample above, nearest training image below) next to it.
   `eval_config` replaces the eval settings the run was trained with (e.g. to score it in
   Inception features)."""
-  from pgen.generate import sample_run
-  images, labels, step, config = sample_run(workdir, num, step=step)
+  run = samples.load_run(workdir)
+  config = run.config
   if eval_config is not None:
-    config.eval = ml_collections.ConfigDict(eval_config.to_dict())
+    config = config_lib.resolve({**config.to_dict(), "eval": eval_config.to_dict()})
+  images, labels, step = samples.sample_checkpoint(run, num, step=step)
   result = evaluate_images(images, config, labels=labels, pairs_png=os.path.join(
       workdir, f"memorization_{step:08d}.png"))
   result = {"step": step, **result}
@@ -58,9 +61,9 @@ def evaluate_npz(path: str, config: ml_collections.ConfigDict) -> dict:
   generated for, if conditional) against `config`'s data."""
   with np.load(path) as data:
     if "images" not in data:
-      raise ValueError(f"{path} has no `images` array (uint8, (N, H, W, C)).")
+      raise ArgumentError(f"{path} has no `images` array (uint8, (N, H, W, C)).")
     images = data["images"]
     labels = data["labels"] if "labels" in data else None
   if images.dtype != np.uint8:
-    raise ValueError(f"{path}: `images` must be uint8 in [0, 255], not {images.dtype}.")
+    raise ArgumentError(f"{path}: `images` must be uint8 in [0, 255], not {images.dtype}.")
   return evaluate_images(images, config, labels=labels)

@@ -17,6 +17,7 @@ from typing import Callable
 import ml_collections
 import numpy as np
 
+from pgen.errors import ConfigError
 from pgen.evaluation import classifier
 
 EXTRACTORS = ("classifier", "inception")
@@ -40,12 +41,11 @@ def classifier_applies(config: ml_collections.ConfigDict) -> bool:
 
 
 def feature_extractor_name(config: ml_collections.ConfigDict) -> str:
-  """eval.feature_extractor, checked against the data it will see."""
+  """eval.feature_extractor (one of EXTRACTORS: pgen.config checks), checked against the
+  data it will see."""
   name = config.eval.feature_extractor
-  if name not in EXTRACTORS:
-    raise ValueError(f"eval.feature_extractor={name!r}; choose one of {EXTRACTORS}.")
   if name == "classifier" and not classifier_applies(config):
-    raise ValueError(
+    raise ConfigError(
         f"The classifier feature extractor is for fashion_mnist at resolution 32 only; this "
         f"run is {config.data.name} at {config.data.resolution}. Use "
         "--config.eval.feature_extractor=inception with --config.eval.inception_weights.")
