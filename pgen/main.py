@@ -1,4 +1,5 @@
-r"""Command line: `python -m pgen <command> [flags]`.
+r"""Command line: `python -m pgen <command> [flags]`, one module per command in
+pgen/commands/; `python -m pgen <command> --help` lists that command's flags.
 
     python -m pgen train    --config configs/fashion_mnist_dcgan.py --workdir runs/fmnist \
                             [--config.KEY=VALUE ...]
@@ -6,113 +7,123 @@ r"""Command line: `python -m pgen <command> [flags]`.
     python -m pgen evaluate --workdir runs/fmnist [--step N] [--num 10000]
     python -m pgen evaluate --npz samples.npz --config configs/fashion_mnist_dcgan.py
     python -m pgen prepare  --src DIR --name NAME [--labels labels.csv] [--out DATA_DIR]
+
+A mistake in the input (a config key, a dataset name, a workdir) is printed as one
+message that says what to change, with exit status 1; `--verbosity=1` adds the traceback
+and the libraries' start-up logs (TensorFlow's C++ logs, JAX's backend probing).
 """
 
+import importlib
+import logging as std_logging
+import os
 import sys
+import traceback
 
 from absl import app, flags, logging
-from ml_collections import config_flags
 
 COMMANDS = ("train", "generate", "evaluate", "prepare")
-
-config_flags.DEFINE_config_file(
-    "config", None, "A configs/*.py file (optionally `file.py:variant`).", lock_config=True)
-flags.DEFINE_string("workdir", None, "Directory of the run: checkpoints, logs, samples.")
-flags.DEFINE_integer("num", None, "generate, evaluate: how many images (64; 10000).")
-flags.DEFINE_string("npz", None, "evaluate: score the uint8 `images` of this file instead.")
-flags.DEFINE_string("out", None, "generate: output path, .png (grid) or .npz (arrays); "
-                    "prepare: the TFDS data_dir to write to (default: TFDS's).")
-flags.DEFINE_integer("step", None, "generate, evaluate: checkpoint step (default: latest).")
-flags.DEFINE_integer("seed", 0, "generate: seed of the latents.")
-flags.DEFINE_string("class", None, "generate, conditional runs: class index or name of every "
-                    "sample (default: one grid per class).")
-flags.DEFINE_string("coordinator_address", None,
-                    "Multi-process: host:port of process 0 (or PGEN_COORDINATOR_ADDRESS).")
-flags.DEFINE_integer("num_processes", None, "Multi-process: how many (or PGEN_NUM_PROCESSES).")
-flags.DEFINE_integer("process_id", None, "Multi-process: this one's index (or PGEN_PROCESS_ID).")
-flags.DEFINE_integer("heartbeat_timeout_s", 100,
-                     "Multi-process: a process silent this long counts as dead; all stop.")
-flags.DEFINE_string("src", None, "prepare: folder of images; class = first-level subfolder.")
-flags.DEFINE_string("name", None, "prepare: name of the new TFDS dataset (data.name to train).")
-flags.DEFINE_string("labels", None, "prepare: CSV with `file` (relative to --src), optional "
-                    "`label` (else the subfolder) and attribute columns (extra labels).")
-flags.DEFINE_bool("trim", True, "prepare: crop uniform borders (product whitespace).")
-flags.DEFINE_bool("dedup", True, "prepare: drop exact and near-exact copies (perceptual hash).")
-flags.DEFINE_integer("min_size", 32, "prepare: skip images whose shorter side is smaller.")
-flags.DEFINE_integer("max_size", 1024, "prepare: shrink longer sides to this; 0 = keep all sizes.")
-flags.DEFINE_enum("encoding", "png", ["png", "jpeg"], "prepare: how images are stored.")
-flags.DEFINE_string("dataset_version", None, "prepare: e.g. 1.0.0 (default: the next one).")
-FLAGS = flags.FLAGS
+_HELP = ("--help", "-h", "--helpshort", "-?")
 
 
-def _usage_error(message: str) -> None:
-  raise app.UsageError(f"{message}\nUsage: python -m pgen {{{','.join(COMMANDS)}}} [flags]")
+def _usage() -> str:
+  return (f"Usage: python -m pgen {{{','.join(COMMANDS)}}} [flags]\n"
+          "       python -m pgen COMMAND --help   (that command's flags)")
 
 
-def _prepare() -> None:
-  """`prepare`: builds the dataset, prints its report (also written next to it)."""
-  if FLAGS.src is None or FLAGS.name is None:
-    _usage_error("prepare needs --src (the folder of images) and --name (the new dataset).")
-  from pgen.data import folder, images, report
-  options = images.CleanOptions(trim=FLAGS.trim, min_size=FLAGS.min_size,
-                                max_size=FLAGS.max_size, encoding=FLAGS.encoding)
-  result = folder.prepare(FLAGS.src, FLAGS.name, out=FLAGS.out, labels_csv=FLAGS.labels,
-                          options=options, dedup=FLAGS.dedup, version=FLAGS.dataset_version)
-  print(report.report_markdown(result))
-  print(f"Wrote {result['path']} (report.md, report.json, manifest.json there).")
+def _verbosity(argv) -> int:
+  """--verbosity / -v from the raw arguments: start-up logs are set before flags parse."""
+  for i, arg in enumerate(argv):
+    for prefix in ("--verbosity=", "-v="):
+      if arg.startswith(prefix):
+        return int(arg[len(prefix):])
+    if arg in ("--verbosity", "-v") and i + 1 < len(argv):
+      return int(argv[i + 1])
+  return 0
 
 
-def main(argv):
-  if len(argv) != 2 or argv[1] not in COMMANDS:
-    _usage_error(f"Expected one command from {COMMANDS}, got {argv[1:]}.")
-  if argv[1] == "prepare":
-    _prepare()
-    return
-  if FLAGS.workdir is None and not (argv[1] == "evaluate" and FLAGS.npz):
-    _usage_error("--workdir is required.")
-  # Imported here so that `--help` and flag errors come back without loading TF and JAX.
-  from pgen import distributed
-  distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
-                         heartbeat_timeout_s=FLAGS.heartbeat_timeout_s)
-  import tensorflow as tf
-  tf.config.set_visible_devices([], "GPU")  # The input pipeline must not take accelerator memory.
+class _DropLibraryInfo(std_logging.Filter):
+  """INFO logs of the libraries say nothing about the run: Orbax's save steps, JAX's
+  probing of absent backends ("Unable to initialize backend 'tpu'"), TFDS's dataset info."""
 
-  if argv[1] == "train":
-    if FLAGS.config is None:
-      _usage_error("--config is required for train.")
-    from pgen.train import train_and_evaluate
-    train_and_evaluate(FLAGS.config, FLAGS.workdir)
-  elif argv[1] == "generate":
-    if FLAGS.out is None:
-      _usage_error("--out is required for generate.")
-    from pgen.generate import generate
-    generate(FLAGS.workdir, FLAGS.num or 64, FLAGS.out, step=FLAGS.step, seed=FLAGS.seed,
-             class_name=FLAGS["class"].value)
-  else:
-    from pgen.evaluation import evaluate
-    if FLAGS.npz:
-      if FLAGS.config is None:
-        _usage_error("--config is required with --npz: it names the dataset to compare with.")
-      result = evaluate.evaluate_npz(FLAGS.npz, FLAGS.config)
-    else:
-      # With --config, its eval section (e.g. feature_extractor=inception) replaces the run's.
-      result = evaluate.evaluate_run(FLAGS.workdir, step=FLAGS.step, num=FLAGS.num or 10000,
-                                     eval_config=FLAGS.config.eval if FLAGS.config else None)
-    evaluate.print_table(result)
+  def filter(self, record):
+    if record.levelno >= std_logging.WARNING:
+      return True
+    return not any(part in record.pathname
+                   for part in ("/orbax/", "xla_bridge.py", "/tensorflow_datasets/"))
+
+
+def _quiet_startup() -> None:
+  """No C++ logs from TensorFlow (see commands.load_tensorflow) and no INFO logs from the
+  libraries."""
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  logging.get_absl_handler().addFilter(_DropLibraryInfo())
+
+
+def _print_help(command: str, module) -> None:
+  print(module.__doc__.strip(), "\n\nFlags:")
+  for name in (module.__name__, "ml_collections.config_flags.config_flags"):
+    text = flags.FLAGS.module_help(name)
+    if text.strip():
+      print(text.split("\n", 1)[1] if text.startswith(name) else text)
+  print(f"\nCommon flags: --verbosity=1 (tracebacks and library logs); "
+        f"all flags: python -m pgen {command} --helpfull")
+
+
+def _error(command: str, message: str, verbose: bool) -> None:
+  if verbose:
+    traceback.print_exc()
+  print(f"pgen {command}: error: {message}", file=sys.stderr)
+  sys.exit(1)
+
+
+def _parse_flags(command: str, verbose: bool, argv):
+  """absl's flag parsing, with the errors of --config files and overrides (a mistyped
+  key, a config file that raises) as one message."""
+  try:
+    return flags.FLAGS(argv)
+  except flags.Error as e:
+    text = str(e)
+    if "Traceback (most recent call last)" in text:  # A config file raised: its last line.
+      text = text.split("\n")[0] + " " + text.strip().split("\n")[-1]
+    _error(command, f"{text}\nSee: python -m pgen {command} --help", verbose)
+  except (AttributeError, KeyError) as e:  # A --config.KEY override that names no key.
+    while isinstance(e.args[0], BaseException):
+      e = e.args[0]
+    text = " ".join(str(e.args[0]).split())
+    _error(command, f"a --config override names a key the config does not have: {text}",
+           verbose)
+  except Exception as e:  # noqa: BLE001  A config file's own error.
+    _error(command, f"loading the flags failed: {type(e).__name__}: {e}", verbose)
+
+
+def _run_command(command: str, module, argv) -> None:
+  from pgen.errors import PgenError
+  if argv:
+    raise app.UsageError(f"Unexpected arguments {argv}; flags take the form --name=value.")
+  try:
+    module.main(argv)
+  except PgenError as e:
+    _error(command, str(e), logging.get_verbosity() >= 1)
   logging.info("Done.")
 
 
-def _quiet_checkpoint_logs() -> None:
-  """Orbax logs every save step by step at INFO; keep its warnings and errors only."""
-  import logging as std_logging
-
-  class _DropOrbaxInfo(std_logging.Filter):
-    def filter(self, record):
-      return record.levelno >= std_logging.WARNING or "/orbax/" not in record.pathname
-
-  logging.get_absl_handler().addFilter(_DropOrbaxInfo())
-
-
-def run():
-  _quiet_checkpoint_logs()
-  app.run(main, argv=sys.argv)
+def run(argv=None) -> None:
+  argv = list(sys.argv if argv is None else argv)
+  command = argv[1] if len(argv) > 1 else None
+  if command in _HELP or command is None:
+    print(__doc__.strip() + "\n\n" + _usage())
+    sys.exit(0 if command else 2)
+  if command not in COMMANDS:
+    print(f"pgen: unknown command {command!r}; choose one of {COMMANDS}.\n{_usage()}",
+          file=sys.stderr)
+    sys.exit(2)
+  module = importlib.import_module(f"pgen.commands.{command}")  # Defines its flags.
+  if any(arg in _HELP for arg in argv[2:]):
+    _print_help(command, module)
+    sys.exit(0)
+  verbose = _verbosity(argv) >= 1
+  if not verbose:
+    _quiet_startup()
+  app.run(lambda args: _run_command(command, module, args[1:]),
+          argv=[f"{argv[0]} {command}", *argv[2:]],
+          flags_parser=lambda args: _parse_flags(command, verbose, args))
