@@ -20,9 +20,11 @@ import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from pgen import compiler, sharding  # noqa: E402
+from pgen import compiler, config as config_lib, sharding  # noqa: E402
 from pgen.data import pipeline, sources  # noqa: E402
-from pgen.train import build, compile_train_step, input_config  # noqa: E402
+from pgen.state import build  # noqa: E402
+from pgen.train import input_config  # noqa: E402
+from pgen.train_step import compile_train_step  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 flags.DEFINE_integer("steps", 200, "Timed training steps.")
@@ -91,7 +93,7 @@ def variant_throughput(config, mesh, upsample, downsample):
 
 def main(argv):
   del argv
-  config = FLAGS.config
+  config = config_lib.resolve(FLAGS.config)
   if FLAGS.jaxlib_default_kernels:
     compiler.compiler_options = lambda: None
   mesh = sharding.make_mesh()

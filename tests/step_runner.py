@@ -1,11 +1,12 @@
 """Runs a few train steps on fixed data and saves the state: a subprocess for device-count tests.
 
-    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tests/step_runner.py OUT.npz \
-        [VARIANT [MESH_SIZE [smooth]]]
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tests/step_runner.py OUT \
+        [VARIANT [MESH_SIZES [smooth]]]
 
 VARIANT (see `configure`) turns on groups of the GAN toolbox on the smoke config;
-MESH_SIZE runs on the first that many devices (default: all); `smooth` swaps the models'
-ReLUs for smooth look-alikes (see `smooth_activations`).
+MESH_SIZES ("1,8") runs once on the first that many devices for each size, writing
+OUT_<size>.npz (default: all devices); `smooth` swaps the models' ReLUs for smooth
+look-alikes (see `smooth`).
 """
 
 import os
@@ -13,14 +14,17 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import chex  # noqa: E402
 import flax.linen as nn  # noqa: E402
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import Mesh  # noqa: E402
 
 from configs import fashion_mnist_dcgan  # noqa: E402
-from pgen import sharding  # noqa: E402
-from pgen.train import build, compile_train_step  # noqa: E402
+from pgen import config as config_lib, sharding  # noqa: E402
+from pgen.models import build_models  # noqa: E402
+from pgen.state import build  # noqa: E402
+from pgen.train_step import jit_train_step, make_train_step  # noqa: E402
 
 NUM_STEPS = 3
 NUM_CLASSES = 10
@@ -53,11 +57,11 @@ def configure(variant: str):
     config.loss.gp_weight = 10.0
   elif variant != "default":
     raise ValueError(f"Unknown variant {variant!r}; choose from {VARIANTS}.")
-  return config
+  return config_lib.resolve(config)
 
 
-def smooth_activations():
-  """Replaces ReLU and leaky ReLU in the models with SiLU-based look-alikes.
+def smooth(activation):
+  """A SiLU-based look-alike of ReLU or leaky ReLU (a functools.partial of it).
 
   A kink turns the rounding differences of sharded reductions into a jump: a
   pre-activation within rounding of 0 that lands on the other side changes one sample's
@@ -72,16 +76,26 @@ def smooth_activations():
       negative_slope * x + (1 - negative_slope) * jax.nn.silu(x))
 
 
-def main(out_path, variant="default", mesh_size=None, activations="relu"):
-  if activations == "smooth":
-    smooth_activations()
-  elif activations != "relu":
+def main(out_prefix, variant="default", mesh_sizes=None, activations="relu"):
+  if activations not in ("relu", "smooth"):
     raise ValueError(f"Unknown activations {activations!r}; choose 'relu' or 'smooth'.")
-  config = configure(variant)
-  devices = jax.devices()[:int(mesh_size)] if mesh_size else jax.devices()
+  for size in (mesh_sizes or str(jax.device_count())).split(","):
+    run_steps(f"{out_prefix}_{size}.npz", configure(variant), jax.devices()[:int(size)],
+              activations)
+
+
+def run_steps(out_path, config, devices, activations):
   mesh = Mesh(np.asarray(devices), (sharding.DATA_AXIS,))
-  setup = build(config, mesh, (32, 32, 1), NUM_CLASSES)
-  step = compile_train_step(config, setup, mesh)
+  models = smooth_models(config, (32, 32, 1), NUM_CLASSES) if activations == "smooth" else None
+  setup = build(config, mesh, (32, 32, 1), NUM_CLASSES, models=models)
+  step_fn = make_train_step(config, setup, mesh)
+  chex.clear_trace_counter()  # Counted per mesh: each compiles its own step.
+
+  @chex.assert_max_traces(n=1)  # Traced (so compiled) once for all steps, or chex raises.
+  def traced_once(state, batch):
+    return step_fn(state, batch)
+
+  step = jit_train_step(traced_once, setup.abstract_state, mesh)
   state = setup.init()
   initial = _flat(state)
   rows = config.batch_size * config.optim.d_steps
@@ -95,7 +109,7 @@ def main(out_path, variant="default", mesh_size=None, activations="relu"):
   arrays = _flat(state)
   arrays.update({f"initial/{k}": v for k, v in initial.items()})
   arrays.update({f"metric/{k}": sharding.to_host(v) for k, v in metrics.items()})
-  np.savez(out_path, device_count=mesh.size, compilations=step._cache_size(), **arrays)
+  np.savez(out_path, device_count=mesh.size, **arrays)
 
 
 def _flat(state):

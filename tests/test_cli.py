@@ -1,12 +1,14 @@
 """`python -m pgen` as a user runs it: flag errors, train then generate, SIGTERM."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
+import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "fashion_mnist_dcgan.py")
@@ -18,12 +20,41 @@ def _pgen(*args, **kwargs):
                         **kwargs)
 
 
-def test_mistyped_config_key_names_the_key(tmp_path):
-  result = _pgen("train", "--config", f"{CONFIG}:smoke", "--workdir", str(tmp_path),
-                 "--config.totl_steps=5")
-  assert result.returncode != 0
-  assert "totl_steps" in result.stderr
+def _one_message(result) -> str:
+  """The error a user sees: exit status 1, one `pgen ...: error:` message, no traceback."""
+  assert result.returncode == 1, result.stderr[-3000:]
+  assert "Traceback" not in result.stderr, result.stderr[-3000:]
+  errors = [line for line in result.stderr.splitlines() if ": error: " in line]
+  assert len(errors) == 1, result.stderr[-3000:]
+  return errors[0]
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("--config.totl_steps=5", 'names a key the config does not have: .*Did you mean "total_steps"'),
+    ("--config.loss.r1_every=0", r"loss.r1_every=0 must be >= 1"),
+    ("--config.data.name=fashon_mnist", r"data.name='fashon_mnist' is not a TFDS dataset.*"
+                                        r"Did you mean fashion_mnist"),
+])
+def test_bad_input_is_one_message_without_a_traceback(tmp_path, override, expected):
+  result = _pgen("train", "--config", f"{CONFIG}:smoke", "--workdir", str(tmp_path), override,
+                 f"--config.data.data_dir={tmp_path / 'tfds'}")
+  assert re.search(expected, _one_message(result))
   assert not os.path.exists(tmp_path / "checkpoints")
+
+
+def test_verbosity_shows_the_traceback(tmp_path):
+  result = _pgen("train", "--config", f"{CONFIG}:smoke", "--workdir", str(tmp_path),
+                 "--config.loss.r1_every=0", "--verbosity=1")
+  assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_each_command_s_help_lists_its_own_flags():
+  helps = {c: _pgen(c, "--help") for c in ("train", "generate", "evaluate", "prepare")}
+  assert all(r.returncode == 0 for r in helps.values())
+  assert "--workdir" in helps["train"].stdout and "trim" not in helps["train"].stdout
+  assert "--class" in helps["generate"].stdout and "--config" not in helps["generate"].stdout
+  assert "--npz" in helps["evaluate"].stdout and "--src" not in helps["evaluate"].stdout
+  assert "--[no]trim" in helps["prepare"].stdout and "--workdir" not in helps["prepare"].stdout
 
 
 def test_unknown_command_lists_the_commands(tmp_path):

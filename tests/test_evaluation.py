@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from pgen.data import pipeline, sources
-from pgen.evaluation import classifier, scoring
+from pgen.evaluation import classifier, evaluate, scoring
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -35,7 +35,9 @@ def test_shipped_classifier_accuracy_is_the_recorded_one(test_split):
 
 def test_real_images_score_well_noise_and_collapse_score_badly(test_split):
   config, builder, images, labels = test_split
-  evaluator = scoring.Evaluator(config, builder)  # Reference: the 60k train images.
+  config = config.copy_and_resolve_references()
+  config.eval.num_reference = 10_000
+  evaluator = scoring.Evaluator(config, builder)  # Reference: 10k of the train images.
   real = evaluator(images[:5000])
   noise = evaluator(np.random.default_rng(0).integers(0, 256, images[:5000].shape, np.uint8))
   collapsed = evaluator(images[labels == 7])  # Sneakers only.
@@ -51,17 +53,15 @@ def test_real_images_score_well_noise_and_collapse_score_badly(test_split):
                        "feature_extractor", "reference", "num_samples"}
 
 
-def test_evaluate_command_prints_every_metric_and_is_repeatable(smoke_config, tmp_path):
-  from pgen.train import train_and_evaluate
-  workdir = str(tmp_path / "run")
-  train_and_evaluate(smoke_config, workdir)
-  outputs = []
-  for _ in range(2):
-    result = subprocess.run(
-        [sys.executable, "-m", "pgen", "evaluate", "--workdir", workdir, "--num", "300"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr[-3000:]
-    outputs.append(result.stdout)
+def test_evaluate_command_prints_every_metric_and_is_repeatable(smoke_run_copy, capsys):
+  workdir = smoke_run_copy
+  result = subprocess.run(
+      [sys.executable, "-m", "pgen", "evaluate", "--workdir", workdir, "--num", "300"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  capsys.readouterr()
+  evaluate.print_table(evaluate.evaluate_run(workdir, num=300))  # Again, in this process.
+  outputs = [result.stdout, capsys.readouterr().out]
   assert outputs[0] == outputs[1]
   for name in ("fd", "kid", "ms_ssim", "precision", "recall", "density", "coverage", "class_entropy",
                "classifier_score", "nearest_train_l2_min", "feature_extractor", "reference"):

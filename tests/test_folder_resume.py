@@ -111,6 +111,7 @@ def test_two_processes_read_disjoint_complete_shards(config, monkeypatch):
   assert len(set(_rows(epoch))) == steps * config.batch_size == NUM_IMAGES - NUM_IMAGES % 8
 
 
+@pytest.mark.slow
 def test_catalog_toolbox_config_trains_class_conditionally_on_a_folder(catalog_data_dir,
                                                                         tmp_path):
   from configs import catalog_resnet64

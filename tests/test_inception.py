@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from pgen import config as config_lib
 from pgen.evaluation import extractors, inception, torch_pickle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -159,9 +160,10 @@ def test_extractor_choice(smoke_config):
     extractors.feature_extractor_name(smoke_config)
   smoke_config.eval.feature_extractor = "vgg"
   with pytest.raises(ValueError, match="'vgg'.*'classifier', 'inception'"):
-    extractors.feature_extractor_name(smoke_config)
+    config_lib.resolve(smoke_config)
 
 
+@pytest.mark.slow
 def test_evaluate_command_with_inception_features(smoke_config, standin_weights, feature_cache,
                                                   tmp_path):
   """`python -m pgen evaluate --npz` on Inception pool3: FD, KID and the k-NN metrics from

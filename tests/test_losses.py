@@ -7,6 +7,8 @@ import pytest
 
 from pgen import losses
 
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
 REAL = jnp.array([2.0, -0.5])
 FAKE = jnp.array([-1.0, 0.5])
 EXPECTED_D = {

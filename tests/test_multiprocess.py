@@ -10,10 +10,12 @@ import time
 
 import jax
 import numpy as np
+import pytest
 
 from pgen import checkpointing, sharding
 from pgen.launch_local import free_port
-from pgen.train import build, train_and_evaluate
+from pgen.state import build
+from pgen.train import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG = os.path.join(ROOT, "configs", "fashion_mnist_dcgan.py")
@@ -47,6 +49,18 @@ def _restore(config, workdir, step=None):
   return checkpointing.restore_latest(manager, setup.abstract_state, step)
 
 
+def test_two_processes_train_as_one_does(smoke_config, smoke_run, fmnist_data_dir, tmp_path):
+  """Two processes (gloo) give the state of the one-process smoke run at step 3."""
+  workdir = tmp_path / "2x1"
+  output = _launch(2, 1, _train_args(workdir, fmnist_data_dir, "--config.total_steps=3"))
+  assert "'process_count': 2" in output
+  two, one = _restore(smoke_config, workdir), _restore(smoke_config, smoke_run, step=3)
+  assert int(two.step) == int(one.step) == 3
+  for x, y in zip(jax.tree.leaves(two), jax.tree.leaves(one), strict=True):
+    np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
 def test_two_processes_match_one_process_and_restore_onto_one_device(
     smoke_config, fmnist_data_dir, tmp_path):
   multi, single = tmp_path / "2x2", tmp_path / "1x4"
@@ -70,6 +84,7 @@ def test_two_processes_match_one_process_and_restore_onto_one_device(
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_one_device_checkpoint_continues_on_two_processes(smoke_config, fmnist_data_dir,
                                                           tmp_path):
   workdir = tmp_path / "run"
@@ -80,6 +95,7 @@ def test_one_device_checkpoint_continues_on_two_processes(smoke_config, fmnist_d
   assert int(_restore(smoke_config, workdir).step) == 5
 
 
+@pytest.mark.slow
 def test_a_killed_process_stops_the_other_and_a_relaunch_resumes(fmnist_data_dir, tmp_path):
   workdir = tmp_path / "run"
   args = _train_args(workdir, fmnist_data_dir, "--config.total_steps=1000000",
@@ -112,7 +128,7 @@ def test_a_killed_process_stops_the_other_and_a_relaunch_resumes(fmnist_data_dir
   assert f"Start at step {saved} of {saved + 2}" in output
 
 
-
+@pytest.mark.slow
 def test_sigterm_to_one_process_stops_both_at_the_same_step_with_a_checkpoint(
     fmnist_data_dir, tmp_path):
   workdir = tmp_path / "run"

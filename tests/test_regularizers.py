@@ -9,6 +9,8 @@ from configs import fashion_mnist_dcgan
 from pgen import regularizers
 from pgen.train_step import StepOptions, ema_beta
 
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
 
 def _tiny_discriminator(seed=0):
   """A small non-linear per-example function of (B, 4, 4, 2) images, in float64."""

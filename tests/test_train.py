@@ -3,6 +3,7 @@
 import glob
 import json
 import os
+import shutil
 
 import jax
 import jax.numpy as jnp
@@ -10,9 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pgen import checkpointing, losses, run_record, sharding
+from pgen import checkpointing, config as config_lib, losses, run_record, sharding
 from pgen.generate import generate
-from pgen.train import NonFiniteLossError, build, train_and_evaluate
+from pgen.monitoring import NonFiniteLossError
+from pgen.state import build
+from pgen.train import DueActions, due_actions, train_and_evaluate
+
+V1_WORKDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "v1_workdir")
 
 
 def _leaves(state):
@@ -20,10 +25,8 @@ def _leaves(state):
 
 
 def test_smoke_run_writes_checkpoints_events_samples_and_generate_reads_them(
-    smoke_config, tmp_path):
-  workdir = str(tmp_path / "run")
-  state = train_and_evaluate(smoke_config, workdir)
-  assert int(state.step) == smoke_config.total_steps == 6
+    smoke_run, tmp_path):
+  workdir = smoke_run
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6"]
   assert glob.glob(os.path.join(workdir, "events.out.tfevents.*"))
   pngs = sorted(os.listdir(os.path.join(workdir, "samples")))
@@ -63,9 +66,9 @@ def test_stop_and_resume_equals_straight_through(smoke_config, tmp_path):
   assert json.load(open(os.path.join(resumed_dir, "run_record", starts[1])))["start_step"] == 3
 
 
-def test_raising_total_steps_continues_and_equal_total_steps_does_nothing(smoke_config, tmp_path):
-  workdir = str(tmp_path / "run")
-  train_and_evaluate(smoke_config, workdir)
+def test_raising_total_steps_continues_and_equal_total_steps_does_nothing(smoke_config,
+                                                                         smoke_run_copy):
+  workdir = smoke_run_copy
   again = train_and_evaluate(smoke_config, workdir)
   assert int(again.step) == 6
   smoke_config.total_steps = 9
@@ -93,8 +96,8 @@ def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint
   assert all(np.isfinite(x).all() for x in _leaves(restored))
 
 
-def test_second_run_in_the_same_workdir_is_refused(smoke_config, tmp_path):
-  workdir = str(tmp_path / "run")
+def test_second_run_in_the_same_workdir_is_refused(smoke_config, smoke_run_copy):
+  workdir = smoke_run_copy
   with run_record.workdir_lock(workdir):
     with pytest.raises(run_record.WorkdirBusyError, match="Another pgen run .* is using workdir"):
       train_and_evaluate(smoke_config, workdir)
@@ -106,11 +109,41 @@ def test_generate_on_a_directory_that_is_not_a_run_explains(tmp_path):
     generate(str(tmp_path), num=4, out=str(tmp_path / "x.png"))
 
 
-def test_resuming_with_an_incompatible_model_config_explains(smoke_config, tmp_path):
-  workdir = str(tmp_path / "run")
-  smoke_config.total_steps = 3
-  train_and_evaluate(smoke_config, workdir)
+def test_resuming_with_an_incompatible_model_config_explains(smoke_config, smoke_run_copy):
   smoke_config.model.g_width = 12
-  smoke_config.total_steps = 6
+  smoke_config.total_steps = 9
   with pytest.raises(ValueError, match="does not fit the state of this config"):
-    train_and_evaluate(smoke_config, workdir)
+    train_and_evaluate(smoke_config, smoke_run_copy)
+
+
+def test_a_run_of_pgen_before_config_versions_generates_the_same_and_trains_on(
+    fmnist_data_dir, tmp_path):
+  """tests/data/v1_workdir: the smoke config trained 3 steps by pgen before the config
+  layer (its config.json has no config_version), with 8 images it generated (seed 3)."""
+  workdir = str(tmp_path / "run")
+  shutil.copytree(V1_WORKDIR, workdir)
+  [out] = generate(workdir, num=8, out=str(tmp_path / "x.npz"), seed=3)
+  images = np.load(out)["images"].astype(int)
+  expected = np.load(os.path.join(V1_WORKDIR, "generate_seed3_num8.npz"))["images"].astype(int)
+  assert np.abs(images - expected).max() <= 1  # Within one grey level (other CPUs round).
+
+  config = config_lib.from_workdir(workdir)
+  config.data.data_dir = fmnist_data_dir
+  config.total_steps = 6
+  assert int(train_and_evaluate(config, workdir).step) == 6
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6"]
+
+
+def test_periodic_actions_are_due_on_their_interval_and_all_at_the_last_step(smoke_config):
+  smoke_config.log_every_steps, smoke_config.sample_every_steps = 10, 100
+  smoke_config.eval.every_steps, smoke_config.checkpoint_every_steps = 50, 100
+  config = config_lib.resolve(smoke_config)
+  due = lambda step, **kw: due_actions(step, config, **{"last": False, "stopping": False, **kw})
+  assert due(7) == DueActions(log=False, samples=False, evaluate=False, checkpoint=False)
+  assert due(50) == DueActions(log=True, samples=False, evaluate=True, checkpoint=False)
+  assert due(100) == DueActions(log=True, samples=True, evaluate=True, checkpoint=True)
+  assert due(123, last=True) == DueActions(log=True, samples=True, evaluate=True, checkpoint=True)
+  assert due(7, stopping=True) == DueActions(log=False, samples=False, evaluate=False,
+                                              checkpoint=True)
+  smoke_config.eval.every_steps = 0
+  assert not due_actions(123, config_lib.resolve(smoke_config), last=True, stopping=False).evaluate
