@@ -71,9 +71,17 @@ def smooth(activation):
   run agreed to 2e-5). Elementwise functions cannot depend on the sharding, so comparing
   smooth models at float tolerance still checks every sharded reduction.
   """
-  nn.relu = jax.nn.silu
-  nn.leaky_relu = lambda x, negative_slope=0.01: (
-      negative_slope * x + (1 - negative_slope) * jax.nn.silu(x))
+  if activation is nn.relu:
+    return jax.nn.silu
+  assert activation.func is nn.leaky_relu, activation
+  slope = activation.keywords["negative_slope"]
+  return lambda x: slope * x + (1 - slope) * jax.nn.silu(x)
+
+
+def smooth_models(config, image_shape, num_classes):
+  """The config's networks with every ReLU and leaky ReLU made smooth (through their kits)."""
+  return tuple(model.clone(kit=model.kit.replace(activation=smooth(model.kit.activation)))
+               for model in build_models(config, image_shape, num_classes))
 
 
 def main(out_prefix, variant="default", mesh_sizes=None, activations="relu"):
