@@ -51,8 +51,9 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | N
     if step is None:
       return None
   elif step not in manager.all_steps():
-    raise RunNotFoundError(f"No checkpoint for step {step} in {manager.directory}; available steps: "
-                     f"{sorted(manager.all_steps())}.")
+    raise RunNotFoundError(
+        f"No checkpoint for step {step} in {manager.directory}; available steps: "
+        f"{sorted(manager.all_steps())}.")
   try:
     return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
   except (ValueError, KeyError, TypeError) as e:

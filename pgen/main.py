@@ -60,13 +60,11 @@ def _quiet_startup() -> None:
 
 
 def _print_help(command: str, module) -> None:
-  print(module.__doc__.strip(), "\n\nFlags:")
-  for name in (module.__name__, "ml_collections.config_flags.config_flags"):
-    text = flags.FLAGS.module_help(name)
-    if text.strip():
-      print(text.split("\n", 1)[1] if text.startswith(name) else text)
-  print(f"\nCommon flags: --verbosity=1 (tracebacks and library logs); "
-        f"all flags: python -m pgen {command} --helpfull")
+  # The command module's flags, without absl's line naming the module.
+  flags_help = flags.FLAGS.module_help(module.__name__).strip().split("\n", 1)[1]
+  print(f"{module.__doc__.strip()}\n\nFlags:\n{flags_help}\n\n"
+        f"--verbosity=1 adds tracebacks and library logs; python -m pgen {command} --helpfull "
+        "lists every flag.")
 
 
 def _error(command: str, message: str, verbose: bool) -> None:

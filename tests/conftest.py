@@ -65,7 +65,8 @@ def fmnist_data_dir(tmp_path_factory):
   """A TFDS data_dir holding fashion_mnist, prepared offline from the Debian package's files
   once per run (the first worker prepares it, the others wait and read it)."""
   if not os.path.isdir(IDX_DIR):
-    pytest.fail(f"{IDX_DIR} is missing: run `apt-get install dataset-fashion-mnist` (.ci/run does).")
+    pytest.fail(f"{IDX_DIR} is missing: run `apt-get install dataset-fashion-mnist` "
+                "(.ci/run does).")
   from pgen.data import sources
   data_dir = _run_dir(tmp_path_factory, "tfds")
   config = fashion_mnist_dcgan.get_config()

@@ -94,7 +94,8 @@ def test_sampling_and_the_core_load_no_tensorflow_tfds_or_clu(tmp_path):
       "  run()\n"
       "except SystemExit as e:\n"
       "  assert not e.code, e.code\n"
-      "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'clu') if m in sys.modules))\n")
+      "print(sorted(m for m in ('tensorflow', 'tensorflow_datasets', 'clu')\n"
+      "             if m in sys.modules))\n")
   result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
   assert result.returncode == 0, result.stderr[-3000:]

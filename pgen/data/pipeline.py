@@ -87,13 +87,15 @@ def input_info(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigD
   height, width = target_size(config.data.resolution)
   channels = builder.info.features["image"].shape[-1]
   if channels is None:
-    raise sources.DatasetError(f"{config.data.name} images have no fixed number of channels; pgen needs 1 "
-                     "or 3 (prepare folders with `python -m pgen prepare`, which stores RGB).")
+    raise sources.DatasetError(
+        f"{config.data.name} images have no fixed number of channels; pgen needs 1 "
+        "or 3 (prepare folders with `python -m pgen prepare`, which stores RGB).")
   examples = _num_examples(builder, config.data.split)
   steps_per_epoch = examples // config.batch_size
   if steps_per_epoch == 0:
-    raise sources.DatasetError(f"{config.data.split} has {examples} examples, fewer than one batch of "
-                     f"{config.batch_size}; lower --config.batch_size.")
+    raise sources.DatasetError(
+        f"{config.data.split} has {examples} examples, fewer than one batch of "
+        f"{config.batch_size}; lower --config.batch_size.")
   label = _label_feature(builder, config)
   cache = config.data.cache
   if cache == "auto":
