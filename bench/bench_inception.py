@@ -28,7 +28,7 @@ def main():
                       help="Compile without pgen's compiler options: XLA:CPU's YNNPACK fusions on.")
   args = parser.parse_args()
   if args.jaxlib_default_kernels:
-    compiler.compiler_options = lambda: None
+    compiler.compiler_options = lambda deterministic=False: None
   shape = tuple(int(n) for n in args.image_shape.split(","))
   variables = jax.jit(inception.InceptionV3().init)(
       jax.random.PRNGKey(0), jnp.zeros((1, inception.INPUT_SIZE, inception.INPUT_SIZE, 3)))

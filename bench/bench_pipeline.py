@@ -70,7 +70,7 @@ def pipeline_images_per_s(builder, config, mesh) -> float:
 def step_images_per_s(config, mesh, shape) -> float:
   setup = build(config, mesh, shape)
   step = compile_train_step(config, setup, mesh)
-  batch = {"image": jnp.zeros((config.batch_size, *shape)),
+  batch = {"image": jnp.zeros((config.batch_size, *shape), jnp.uint8),
            "label": jnp.zeros((config.batch_size,), jnp.int32)}
   state, metrics = step(setup.init(), batch)
   state, metrics = step(state, batch)

@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from pgen import augment, losses, models
+from pgen import augment, data, losses, models
 from pgen.data import options as data_options
 from pgen.errors import ConfigError, RunNotFoundError
 from pgen.evaluation import extractors
@@ -50,6 +50,11 @@ def defaults() -> ml_collections.ConfigDict:
   config.keep_checkpoints = 3  # Newest checkpoints kept; older ones are deleted.
   config.num_sample_images = 100  # Images in the fixed-latent sample grid.
   config.profile_steps = 0  # >0: write a profiler trace of that many steps on process 0.
+  # Dense peak TFLOP/s of one device for `mfu`; None: pgen.performance's table by device kind.
+  config.peak_tflops = ml_collections.FieldReference(None, field_type=float)
+  # Reproducibility over speed: on GPUs XLA's deterministic ops (slower scatter and
+  # reductions; see README, "On GPUs and TPUs"). CPU and TPU runs are deterministic already.
+  config.deterministic = False
   return config
 
 
@@ -79,6 +84,10 @@ def _data_defaults() -> ml_collections.ConfigDict:
   # encoded if that fits, else none.
   data.cache = "auto"
   data.cache_max_mb = 1024
+  # data.name="synthetic": random batches made on the device from the seed (no input
+  # pipeline, no TensorFlow), to measure the train step alone; of these channels and classes.
+  data.synthetic_channels = 3
+  data.synthetic_classes = 10
   return data
 
 
@@ -104,6 +113,11 @@ def _model_defaults() -> ml_collections.ConfigDict:
   # DCGAN only: how D halves it: "space_to_depth" (+ 2x2 conv) or "strided" (DCGAN's 4x4
   # stride-2 conv). Each pair has the same parameters and FLOPs; bench/RESULTS.md has speeds.
   model.downsample = "space_to_depth"
+  # What the layers compute in: "float32", or "bfloat16" (mixed precision: parameters,
+  # optimizer states and EMA stay float32; losses, logits, normalization statistics,
+  # penalties and spectral norm's power iteration are float32).
+  model.dtype = "float32"
+  model.param_dtype = "float32"  # What parameters are stored in (float32 only, see dtype).
   return model
 
 
@@ -168,6 +182,10 @@ Check = Callable[[Any], str | None]
 
 def at_least(minimum) -> Check:
   return lambda value: None if value >= minimum else f"must be >= {minimum}"
+
+
+def greater_than(minimum) -> Check:
+  return lambda value: None if value > minimum else f"must be > {minimum}"
 
 
 def between(low, high) -> Check:
@@ -237,6 +255,11 @@ RULES: dict[str, Check] = {
     "keep_checkpoints": at_least(1),
     "num_sample_images": at_least(1),
     "profile_steps": at_least(0),
+    "peak_tflops": greater_than(0.0),
+    "data.synthetic_channels": one_of((1, 3)),
+    "data.synthetic_classes": at_least(0),
+    "model.dtype": one_of(("float32", "bfloat16")),
+    "model.param_dtype": one_of(("float32",)),
 }
 
 
@@ -301,6 +324,9 @@ def resolve(config) -> ml_collections.ConfigDict:
     if problem:
       raise ConfigError(f"{key}={value!r} {problem}.")
   models.check_config(result)
+  if result.data.name == data.SYNTHETIC and result.eval.every_steps:
+    raise ConfigError("data.name='synthetic' has no real images to evaluate against; set "
+                      "eval.every_steps=0 (synthetic data measures the train step alone).")
   result.lock()
   return result
 

@@ -17,7 +17,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
-from pgen import sharding
+from pgen import performance, sharding
 from pgen.errors import PgenError
 
 
@@ -58,12 +58,14 @@ class MetricWindow:
 
 
 class Throughput:
-  """Training images per second and the share of time spent waiting for input, over the
-  steps since the last report; time inside `paused()` (samples, eval, checkpoints) is not
-  training time."""
+  """Training images per second, the share of time spent waiting for input, and (given the
+  step's FLOPs) TFLOP/s per device and MFU, over the steps since the last report; time
+  inside `paused()` (samples, eval, checkpoints) is not training time."""
 
-  def __init__(self, images_per_step: int):
+  def __init__(self, images_per_step: int, flops_per_step: float | None = None,
+               peak_tflops: float | None = None):
     self._images_per_step = images_per_step
+    self._flops_per_step, self._peak_tflops = flops_per_step, peak_tflops
     self._restart()
 
   def _restart(self) -> None:
@@ -88,6 +90,13 @@ class Throughput:
     training_s = time.time() - self._start - self._paused_s
     scalars = {"images_per_s": self._steps * self._images_per_step / training_s,
                "input_wait_fraction": self._input_wait_s / training_s}
+    tflops, mfu = performance.utilization(self._flops_per_step, training_s / self._steps,
+                                          self._peak_tflops)
+    scalars.update({name: value for name, value in (("tflops_per_device", tflops), ("mfu", mfu))
+                    if value is not None})
+    peak_bytes = performance.device_peak_memory_bytes()
+    if peak_bytes:
+      scalars["peak_device_memory_gib"] = peak_bytes / 2**30
     self._restart()
     return scalars
 

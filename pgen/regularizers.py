@@ -12,8 +12,10 @@ import jax.numpy as jnp
 
 
 def _input_gradients(logits_fn, images):
-  """d logit_i / d image_i for each i (one backward pass: the sum of per-example logits)."""
-  return jax.grad(lambda x: jnp.sum(logits_fn(x)))(images)
+  """d logit_i / d image_i for each i (one backward pass: the sum of per-example logits), in
+  float32 at least (the penalties are, whatever the network computes in)."""
+  grads = jax.grad(lambda x: jnp.sum(logits_fn(x)))(images)
+  return grads.astype(jnp.promote_types(grads.dtype, jnp.float32))
 
 
 def r1_penalty(logits_fn, real_images):

@@ -78,6 +78,17 @@ def _versions() -> dict:
   return versions
 
 
+def add_to_record(path: str, key: str, value) -> None:
+  """Adds `key` to a run record that write_run_record wrote (e.g. the compiled step's cost)."""
+  with open(path) as f:
+    record = json.load(f)
+  record[key] = value
+  tmp = path + ".tmp"
+  with open(tmp, "w") as f:
+    json.dump(record, f, indent=2)
+  os.replace(tmp, path)
+
+
 def layout(mesh) -> dict:
   """The device and process layout of this start."""
   return {

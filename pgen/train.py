@@ -13,9 +13,9 @@ latest checkpoint and continues to `config.total_steps`.
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
-import time
 from typing import Any, Callable, Iterator
 
 import jax
@@ -25,21 +25,12 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from pgen import checkpointing, config as config_lib, run_record, samples, sharding
-from pgen.data import pipeline, sources
+from pgen import checkpointing, config as config_lib, data, performance, run_record, samples
+from pgen import sharding
 from pgen.evaluation.scoring import Evaluator
 from pgen.monitoring import MetricWindow, NonFiniteLossError, StopRequests, Throughput  # noqa: F401
 from pgen.state import build
-from pgen.train_step import compile_train_step
-
-
-def input_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
-  """The config the input pipeline reads: one step consumes `optim.d_steps` real batches."""
-  if config.optim.d_steps == 1:
-    return config
-  data_config = ml_collections.ConfigDict(config.to_dict())
-  data_config.batch_size = config.batch_size * config.optim.d_steps
-  return data_config
+from pgen.train_step import compile_train_step, input_config
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,6 +64,7 @@ class LoopParts:
   writer: Any  # CLU metric writer.
   manager: Any  # Orbax CheckpointManager.
   num_classes: int
+  run_record: str | None = None  # This start's record, which gets the step's cost.
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
@@ -80,8 +72,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   config = config_lib.resolve(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
-  builder = sources.get_builder(config.data)
-  info = pipeline.input_info(builder, config)
+  dataset = data.open_dataset(config)
+  info = dataset.info
   setup = build(config, mesh, info.image_shape, info.num_classes)
   is_chief = jax.process_index() == 0
 
@@ -91,8 +83,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     if state is None:
       state = setup.init()
     start_step = int(sharding.to_host(state.step))
+    record = None
     if is_chief:
-      run_record.write_run_record(workdir, config, mesh, start_step)
+      record = run_record.write_run_record(workdir, config, mesh, start_step)
       with open(os.path.join(workdir, "data_info.json"), "w") as f:
         json.dump({"image_shape": info.image_shape, "class_names": info.class_names}, f)
     logging.info("Start at step %d of %d on %s", start_step, config.total_steps,
@@ -105,12 +98,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
     try:
       parts = LoopParts(
           train_step=compile_train_step(config, setup, mesh),
-          batches=pipeline.train_batches(builder, input_config(config), mesh,
-                                         start_step=start_step),
+          batches=dataset.batches(input_config(config), mesh, start_step=start_step),
           sample=samples.make_sampler(setup.generator, config.model.latent_dim, mesh),
-          evaluator=Evaluator(config, builder) if config.eval.every_steps and is_chief else None,
+          evaluator=(Evaluator(config, dataset.builder) if config.eval.every_steps and is_chief
+                     else None),
           writer=metric_writers.create_default_writer(workdir, just_logging=not is_chief),
-          manager=manager, num_classes=setup.num_classes)
+          manager=manager, num_classes=setup.num_classes, run_record=record)
       state = train_loop(config, workdir, parts, state, start_step)
     finally:
       manager.wait_until_finished()
@@ -144,6 +137,25 @@ def _evaluate(config, parts: LoopParts, step: int, state) -> float:
   return float(multihost_utils.broadcast_one_to_all(np.float64(fd)))
 
 
+def _compile_step(config, parts: LoopParts, state, batch):
+  """The train step compiled ahead of time for `batch`, and a Throughput that knows its
+  FLOPs; the cost goes to the log and the run record."""
+  train_step, cost = performance.compile_step(parts.train_step, state, batch)
+  device_kind = jax.devices()[0].device_kind
+  peak = performance.peak_tflops(device_kind, config.model.dtype, config.peak_tflops)
+  memory = cost.peak_memory_bytes
+  logging.info("Train step compiled in %.1fs: %s GFLOP per step and device, %s MiB of memory "
+               "at most (XLA's analyses); %s peak: %s TFLOP/s.", cost.compile_s,
+               f"{cost.flops_per_step / 1e9:.2f}" if cost.flops_per_step else "unknown",
+               f"{memory / 2**20:.0f}" if memory else "unknown", device_kind, peak or "unknown")
+  if parts.run_record:
+    run_record.add_to_record(parts.run_record, "train_step", {
+        **cost.record(), "device_kind": device_kind, "peak_tflops": peak})
+  throughput = Throughput(images_per_step=config.batch_size * config.optim.d_steps,
+                          flops_per_step=cost.flops_per_step, peak_tflops=peak)
+  return train_step, throughput
+
+
 def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts, state,
                start_step: int):
   """Steps from `start_step` to `config.total_steps` (or a stop request); returns the state."""
@@ -155,18 +167,15 @@ def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts
     hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=config.profile_steps,
                                           first_profile=start_step + 10, every_secs=None))
   window = MetricWindow()
-  loop_start = time.time()
-  throughput = Throughput(images_per_step=config.batch_size * config.optim.d_steps)
+  first_batch = next(parts.batches)
+  train_step, throughput = _compile_step(config, parts, state, first_batch)
+  batches = itertools.chain([first_batch], parts.batches)
   with metric_writers.ensure_flushes(parts.writer), StopRequests() as stop_requests:
     for step in range(start_step + 1, config.total_steps + 1):
-      batch = throughput.next_batch(parts.batches)
+      batch = throughput.next_batch(batches)
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        state, metrics = parts.train_step(state, batch)
+        state, metrics = train_step(state, batch)
       window.add(step, metrics)
-      if step == start_step + 1:
-        jax.block_until_ready(metrics)
-        logging.info("First step (compile included) done %.1fs after the loop started.",
-                     time.time() - loop_start)
       for hook in hooks:
         hook(step)
       stop = stop_requests.requested(step)

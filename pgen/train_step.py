@@ -2,7 +2,7 @@
 
     train_step = compile_train_step(config, setup, mesh)
     state, metrics = train_step(state, batch)
-    # batch["image"]: (B * d_steps, H, W, C) in [-1, 1]; batch["label"]: (B * d_steps,) int32
+    # batch["image"]: (B * d_steps, H, W, C) uint8; batch["label"]: (B * d_steps,) int32
 
 Every technique is a static choice bound from the config into `StepOptions` and
 `Networks` (loss, R1 / gradient penalty, AC-GAN term, augmentation policy and ADA, EMA
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from pgen import augment, compiler, losses, regularizers, sharding
+from pgen import augment, compiler, losses, pixels, regularizers, sharding
 from pgen.state import GANState, Setup, state_shardings
 
 
@@ -246,7 +246,7 @@ def train_step(state: GANState, batch, *, nets: Networks, opts: StepOptions, bat
   rng = jax.random.fold_in(state.rng, state.step)
   b, d_steps = opts.batch_size, opts.d_steps
   # Rows i * d_steps + j are real example i of D update j: each device keeps its rows.
-  reals = batch["image"].reshape(b, d_steps, *batch["image"].shape[1:])
+  reals = pixels.to_model_range(batch["image"]).reshape(b, d_steps, *batch["image"].shape[1:])
   real_labels = batch["label"].reshape(b, d_steps)
   d_metrics = {}
   for j in range(d_steps):
@@ -268,6 +268,15 @@ def train_step(state: GANState, batch, *, nets: Networks, opts: StepOptions, bat
   return state.replace(step=state.step + 1), metrics
 
 
+def input_config(config: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The config the input pipeline reads: one step consumes `optim.d_steps` real batches."""
+  if config.optim.d_steps == 1:
+    return config
+  data_config = ml_collections.ConfigDict(config.to_dict())
+  data_config.batch_size = config.batch_size * config.optim.d_steps
+  return data_config
+
+
 def make_train_step(config: ml_collections.ConfigDict, setup: Setup, mesh):
   """Binds the static choices of `config` into a pure (state, batch) -> (state, metrics)."""
   d_loss_fn, g_loss_fn = losses.get_losses(config.loss.name)
@@ -278,14 +287,15 @@ def make_train_step(config: ml_collections.ConfigDict, setup: Setup, mesh):
                            batch_sharding=sharding.batch_split(mesh))
 
 
-def jit_train_step(step_fn, abstract_state, mesh):
+def jit_train_step(step_fn, abstract_state, mesh, deterministic: bool = False):
   """Compiles with explicit shardings; the input state's buffers are donated."""
   shardings = state_shardings(abstract_state)
   batch = sharding.batch_split(mesh)
-  return compiler.jit(step_fn, in_shardings=(shardings, batch),
+  return compiler.jit(step_fn, deterministic=deterministic, in_shardings=(shardings, batch),
                       out_shardings=(shardings, sharding.replicated(mesh)), donate_argnums=(0,))
 
 
 def compile_train_step(config: ml_collections.ConfigDict, setup: Setup, mesh):
   """The jitted train step for `setup` (XLA compiles it on the first call)."""
-  return jit_train_step(make_train_step(config, setup, mesh), setup.abstract_state, mesh)
+  return jit_train_step(make_train_step(config, setup, mesh), setup.abstract_state, mesh,
+                        config.deterministic)

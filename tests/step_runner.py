@@ -108,7 +108,7 @@ def run_steps(out_path, config, devices, activations):
   initial = _flat(state)
   rows = config.batch_size * config.optim.d_steps
   rng = np.random.default_rng(0)
-  images = rng.uniform(-1, 1, (NUM_STEPS, rows, 32, 32, 1)).astype(np.float32)
+  images = rng.integers(0, 256, (NUM_STEPS, rows, 32, 32, 1)).astype(np.uint8)
   labels = rng.integers(0, NUM_CLASSES, (NUM_STEPS, rows)).astype(np.int32)
   for i in range(NUM_STEPS):
     batch = {"image": jax.device_put(images[i], sharding.batch_split(mesh)),

@@ -80,7 +80,9 @@ REFUSED = {
     "ema.rampup": -0.1, "eval.every_steps": -1, "eval.num_samples": 1,
     "eval.num_reference": 1, "eval.feature_extractor": "clip", "log_every_steps": 0,
     "sample_every_steps": 0, "checkpoint_every_steps": 0, "keep_checkpoints": 0,
-    "num_sample_images": 0, "profile_steps": -1,
+    "num_sample_images": 0, "profile_steps": -1, "peak_tflops": 0.0,
+    "data.synthetic_channels": 2, "data.synthetic_classes": -1, "model.dtype": "float16",
+    "model.param_dtype": "bfloat16",
 }
 
 

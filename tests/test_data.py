@@ -78,17 +78,17 @@ def test_unknown_dataset_name_suggests_the_close_one_and_prepare(tmp_path):
     sources.get_builder(_config(name="fashion_mnst", data_dir=str(tmp_path)).data)
 
 
-def test_batches_are_padded_scaled_and_sharded(smoke_config):
+def test_batches_are_padded_uint8_and_sharded(smoke_config):
   builder = sources.get_builder(smoke_config.data)
   mesh = sharding.make_mesh()
   batch = next(pipeline.train_batches(builder, smoke_config, mesh, start_step=0))
   image = np.asarray(batch["image"])
-  assert image.shape == (16, 32, 32, 1) and image.dtype == np.float32
-  assert image.min() >= -1.0 and image.max() <= 1.0 and image.max() > 0.5
-  # 28 -> 32 is padding of 2 background pixels (0 -> -1.0) on every side, never a resize.
+  assert image.shape == (16, 32, 32, 1) and image.dtype == np.uint8  # Scaled on the device.
+  assert image.max() > 191
+  # 28 -> 32 is padding of 2 background pixels (0) on every side, never a resize.
   border = np.concatenate([image[:, :2].ravel(), image[:, -2:].ravel(),
                            image[:, :, :2].ravel(), image[:, :, -2:].ravel()])
-  assert np.all(border == -1.0)
+  assert np.all(border == 0)
   assert batch["label"].dtype == np.int32
   assert batch["image"].sharding.spec == jax.sharding.PartitionSpec("data")
 
@@ -112,7 +112,7 @@ def test_images_larger_than_the_canvas_shrink_to_fit(smoke_config):
   assert pipeline.input_info(builder, smoke_config).image_shape == (16, 16, 1)
   image = next(pipeline.local_dataset(builder, smoke_config, start_step=0).as_numpy_iterator())
   assert image["image"].shape == (16, 16, 16, 1)
-  assert image["image"][:, 4:12, 4:12].max() > 0.5  # Shrunk, not cropped away.
+  assert image["image"][:, 4:12, 4:12].max() > 191  # Shrunk, not cropped away.
 
 
 def test_cache_modes_give_identical_batches(smoke_config):

@@ -53,7 +53,7 @@ def test_public_config_reads_its_dataset(module, shape, num_classes, label_range
     batches = pipeline.local_dataset(builder, config, start_step=0).as_numpy_iterator()
     batch = next(batches)
   assert batch["image"].shape == (config.batch_size, *shape)
-  assert -1.0 <= batch["image"].min() and batch["image"].max() <= 1.0
+  assert batch["image"].dtype == np.uint8
   assert batch["label"].min() >= 0 and batch["label"].max() < label_range
 
 
@@ -81,4 +81,4 @@ def test_mock_images_of_varying_size_are_resized_per_image(tmp_path):
     batch = next(pipeline.local_dataset(builder, config, start_step=0).as_numpy_iterator())
   assert len(sizes) > 5  # The mock draws sizes at random, like real catalog photos.
   assert batch["image"].shape == (16, 32, 32, 3)
-  assert np.all(batch["image"].std(axis=(1, 2, 3)) > 0.1)  # Filled, no padding.
+  assert np.all(batch["image"].std(axis=(1, 2, 3)) > 12)  # Filled, no padding.

@@ -21,12 +21,13 @@ LAYERS = {
         "pgen.evaluation.extractors", "pgen.evaluation.memorization"],
     "state, models, data, feature networks": [
         "pgen.state", "pgen.models", "pgen.augment", "pgen.losses", "pgen.regularizers",
-        "pgen.data.sources", "pgen.data.pipeline", "pgen.data.folder",
+        "pgen.data", "pgen.data.sources", "pgen.data.pipeline", "pgen.data.folder",
+        "pgen.data.synthetic",
         "pgen.evaluation.classifier", "pgen.evaluation.inception", "pgen.evaluation.metrics",
         "pgen.evaluation.torch_pickle"],
     "leaves": ["pgen.errors", "pgen.pixels", "pgen.chunks", "pgen.compiler", "pgen.sharding",
                "pgen.distributed", "pgen.run_record", "pgen.data.options", "pgen.data.images",
-               "pgen.data.report", "pgen.data", "pgen.evaluation", "pgen"],
+               "pgen.data.report", "pgen.performance", "pgen.evaluation", "pgen"],
 }
 
 

@@ -110,7 +110,7 @@ def test_every_loss_runs_in_the_step(loss):
   mesh = sharding.make_mesh()
   setup = build(config, mesh, (32, 32, 1))
   step = compile_train_step(config, setup, mesh)
-  batch = {"image": jnp.zeros((config.batch_size, 32, 32, 1), jnp.float32),
+  batch = {"image": jnp.zeros((config.batch_size, 32, 32, 1), jnp.uint8),
            "label": jnp.zeros((config.batch_size,), jnp.int32)}
   state, metrics = step(setup.init(), batch)
   assert int(state.step) == 1

@@ -28,10 +28,11 @@ FLAGS = flags.FLAGS
 
 def main(argv) -> None:
   del argv
-  from pgen import config as config_lib, distributed  # After flag parsing: loads JAX.
+  from pgen import compiler, config as config_lib, distributed  # After flag parsing: loads JAX.
   distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id,
                          heartbeat_timeout_s=FLAGS.heartbeat_timeout_s)
   config = config_lib.resolve(FLAGS.config)  # Checked before anything loads or compiles.
+  compiler.warn_if_accelerator_unused()
   load_tensorflow()
   from pgen.train import train_and_evaluate
   train_and_evaluate(config, FLAGS.workdir)

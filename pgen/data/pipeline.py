@@ -1,7 +1,7 @@
 """The training input pipeline: TFDS -> tf.data -> global, batch-sharded jax.Arrays.
 
     batches = train_batches(builder, config, mesh, start_step=int(state.step))
-    batch = next(batches)   # {"image": (B, H, W, C) float32 in [-1, 1], "label": (B,) int32}
+    batch = next(batches)   # {"image": (B, H, W, C) uint8, "label": (B,) int32}
 
 The order of global batches is a pure function of (seed, step), independent of how many
 processes and devices there are: every process reads the split's records and shuffles
@@ -10,6 +10,8 @@ own rows of each one. So a run gives the same batches on 1 process or 8, and a r
 resumes at step s (on any layout) rebuilds the pipeline at epoch s // steps_per_epoch and
 skips the batches of that epoch already seen: it sees exactly the batches an
 uninterrupted run would. The checkpointed step is the pipeline's saved position.
+Images travel to the devices as uint8 (a quarter of float32's bytes); the train step
+scales them to [-1, 1].
 
 Images of any size become `data.resolution` ((H, W), or a side) per `data.resize`:
 "pad" fits the image inside keeping its aspect and centres it on `data.pad_value`
@@ -20,7 +22,6 @@ the tf.image filter (antialiased when shrinking). Small datasets are kept in mem
 """
 
 import collections
-import dataclasses
 import re
 
 import jax
@@ -31,22 +32,12 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from pgen import sharding
-from pgen.data import sources  # noqa: F401  (keeps TensorFlow off the accelerators)
+from pgen.data import InputInfo, sources  # noqa: F401  (keeps TensorFlow off the accelerators)
 from pgen.data.options import target_size
 
 # tf.data functions run as traced graphs without AutoGraph's source conversion (which writes
 # converted copies of them to /tmp): they are plain TensorFlow already.
 _graph_fn = tf.autograph.experimental.do_not_convert
-
-
-@dataclasses.dataclass(frozen=True)
-class InputInfo:
-  image_shape: tuple  # (H, W, C) after preprocessing.
-  num_classes: int
-  class_names: tuple
-  num_examples: int
-  steps_per_epoch: int
-  cache: str  # What the pipeline keeps in memory: "decoded", "encoded" or "none".
 
 
 def _label_feature(builder, config):
@@ -202,18 +193,12 @@ def local_dataset(builder, config, *, start_step: int) -> tf.data.Dataset:
   def own_rows(batch):
     return {k: v[first_row:first_row + process_batch] for k, v in batch.items()}
 
-  @_graph_fn
-  def to_model_range(batch):
-    batch["image"] = tf.cast(batch["image"], tf.float32) / 127.5 - 1.0
-    return batch
-
   start_epoch, batches_seen = divmod(start_step, info.steps_per_epoch)
   ds = tf.data.Dataset.range(start_epoch, np.iinfo(np.int64).max).flat_map(epoch)
   ds = ds.skip(batches_seen).map(own_rows).unbatch()
   if info.cache != "decoded":
     ds = ds.map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
   ds = ds.batch(process_batch, drop_remainder=True)
-  ds = ds.map(to_model_range, num_parallel_calls=tf.data.AUTOTUNE)
   options = tf.data.Options()
   options.deterministic = True
   return ds.with_options(options).prefetch(tf.data.AUTOTUNE)

@@ -49,11 +49,10 @@ def check_config(config: ml_collections.ConfigDict) -> None:
   family(model.name).check_config(model)
 
 
-def build_models(config: ml_collections.ConfigDict, image_shape, num_classes: int = 0, *,
-                 dtype=jnp.float32, param_dtype=jnp.float32):
+def build_models(config: ml_collections.ConfigDict, image_shape, num_classes: int = 0):
   """(generator, discriminator) for `config.model`, images of `image_shape` (height, width,
-  channels) and a dataset with `num_classes` classes (0: no labels). `dtype` is what the
-  layers compute in, `param_dtype` what they store."""
+  channels) and a dataset with `num_classes` classes (0: no labels). Their layers compute in
+  `model.dtype` and store parameters in `model.param_dtype`."""
   conditioning = config.model.conditioning
   if conditioning != "none" and num_classes < 2:
     raise ConfigError(
@@ -63,4 +62,4 @@ def build_models(config: ml_collections.ConfigDict, image_shape, num_classes: in
   layers.num_blocks(image_shape[:2])
   return family(config.model.name).build(
       config.model, tuple(image_shape), num_classes if conditioning != "none" else 0,
-      dtype=dtype, param_dtype=param_dtype)
+      dtype=jnp.dtype(config.model.dtype), param_dtype=jnp.dtype(config.model.param_dtype))

@@ -152,7 +152,7 @@ class Generator(nn.Module):
     for f in features[1:]:
       x = norm_act(Upsample(f, self.upsample, kit, use_bias=False)(x))
     x = Upsample(self.channels, self.upsample, kit)(x)
-    return jnp.tanh(x)
+    return jnp.tanh(x).astype(jnp.float32)  # Images leave in float32 whatever kit.dtype.
 
 
 class Discriminator(nn.Module):

@@ -216,7 +216,8 @@ class SelfAttention(nn.Module):
     queries = conv1x1(key_features, x, "query").reshape(b, h * w, key_features)
     keys = pool(conv1x1(key_features, x, "key")).reshape(b, -1, key_features)
     values = pool(conv1x1(value_features, x, "value")).reshape(b, -1, value_features)
-    weights = jax.nn.softmax(jnp.einsum("bqc,bkc->bqk", queries, keys), axis=-1)
+    scores = jnp.einsum("bqc,bkc->bqk", queries, keys).astype(jnp.float32)
+    weights = jax.nn.softmax(scores, axis=-1).astype(values.dtype)
     attended = jnp.einsum("bqk,bkc->bqc", weights, values).reshape(b, h, w, value_features)
     out = conv1x1(c, attended, "out")
     gamma = self.param("gamma", nn.initializers.zeros, (), self.kit.param_dtype)
@@ -224,13 +225,16 @@ class SelfAttention(nn.Module):
 
 
 def discriminator_head(layers: LayerKit, features, labels, conditioning: str, num_classes: int):
-  """(B, F) features -> (logits (B,), class_logits (B, num_classes) or None), float32.
+  """(B, F) features -> (logits (B,), class_logits (B, num_classes) or None), computed in
+  float32 whatever the network's dtype (the losses are).
 
   "projection": logit = dense(h) + sum(embed(y) * h) (Miyato & Koyama, 2018).
   "acgan": logit = dense(h), plus a `num_classes`-way linear classifier on the same h.
   Called inside the discriminator's compact method, so the unconditional dense layer keeps
   the name `Dense_<i>` of the DCGAN checkpoints.
   """
+  layers = layers.replace(dtype=jnp.float32)
+  features = features.astype(jnp.float32)
   logits = layers.dense(1)(features)[:, 0]
   class_logits = None
   if conditioning == "projection":
@@ -243,5 +247,4 @@ def discriminator_head(layers: LayerKit, features, labels, conditioning: str, nu
   elif conditioning != "none":
     raise ValueError(f"model.conditioning={conditioning!r} is unknown; choose one of "
                      f"{CONDITIONINGS}.")
-  return logits.astype(jnp.float32), (
-      None if class_logits is None else class_logits.astype(jnp.float32))
+  return logits, class_logits

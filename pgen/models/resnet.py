@@ -163,7 +163,7 @@ class Generator(nn.Module):
         x = layers.SelfAttention(kit)(x)
     x = kit.activation(kit.batch_norm(x))
     x = _Conv(self.channels, 3, kit, name="to_image")(x)
-    return jnp.tanh(x)
+    return jnp.tanh(x).astype(jnp.float32)  # Images leave in float32 whatever kit.dtype.
 
 
 class Discriminator(nn.Module):
@@ -198,5 +198,5 @@ class Discriminator(nn.Module):
     if self.minibatch_std:
       x = layers.MinibatchStdDev(self.minibatch_std)(x)
     x = DiscriminatorBlock(widths[-1], kit, downsample=False)(x)
-    features = jnp.sum(kit.activation(x), axis=(1, 2))
+    features = jnp.sum(kit.activation(x).astype(jnp.float32), axis=(1, 2))
     return layers.discriminator_head(kit, features, labels, self.conditioning, self.num_classes)
