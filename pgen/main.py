@@ -7,12 +7,14 @@ pgen/commands/; `python -m pgen <command> --help` lists that command's flags.
     python -m pgen evaluate --workdir runs/fmnist [--step N] [--num 10000]
     python -m pgen evaluate --npz samples.npz --config configs/fashion_mnist_dcgan.py
     python -m pgen prepare  --src DIR --name NAME [--labels labels.csv] [--out DATA_DIR]
+    python -m pgen export   --workdir runs/fmnist --out exports/fmnist
 
 A mistake in the input (a config key, a dataset name, a workdir) is printed as one
 message that says what to change, with exit status 1; `--verbosity=1` adds the traceback
 and the libraries' start-up logs (TensorFlow's C++ logs, JAX's backend probing).
 """
 
+import difflib
 import importlib
 import logging as std_logging
 import os
@@ -21,7 +23,7 @@ import traceback
 
 from absl import app, flags, logging
 
-COMMANDS = ("train", "generate", "evaluate", "prepare")
+COMMANDS = ("train", "generate", "evaluate", "prepare", "export")
 _HELP = ("--help", "-h", "--helpshort", "-?")
 
 
@@ -112,8 +114,10 @@ def run(argv=None) -> None:
     print(__doc__.strip() + "\n\n" + _usage())
     sys.exit(0 if command else 2)
   if command not in COMMANDS:
-    print(f"pgen: unknown command {command!r}; choose one of {COMMANDS}.\n{_usage()}",
-          file=sys.stderr)
+    guess = difflib.get_close_matches(command, COMMANDS, n=1)
+    hint = f" (did you mean {guess[0]!r}?)" if guess else ""
+    print(f"pgen: unknown command {command!r}{hint}; choose one of {', '.join(COMMANDS)}.\n"
+          f"{_usage()}", file=sys.stderr)
     sys.exit(2)
   module = importlib.import_module(f"pgen.commands.{command}")  # Defines its flags.
   if any(arg in _HELP for arg in argv[2:]):

@@ -60,7 +60,8 @@ def test_each_command_s_help_lists_its_own_flags():
 def test_unknown_command_lists_the_commands(tmp_path):
   result = _pgen("trian", "--workdir", str(tmp_path))
   assert result.returncode != 0
-  assert "('train', 'generate', 'evaluate', 'prepare')" in result.stderr
+  assert "unknown command 'trian' (did you mean 'train'?)" in result.stderr
+  assert "train, generate, evaluate, prepare, export" in result.stderr
 
 
 def test_train_then_generate_from_the_command_line(fmnist_data_dir, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from pgen.evaluation import classifier
-from pgen import samples
+from pgen import generators
 from pgen.generate import generate
 from pgen.train import train_and_evaluate
 
@@ -50,9 +50,10 @@ def test_classifier_recognizes_the_requested_class(fmnist_data_dir, tmp_path):
   run = _acgan_run(fmnist_data_dir, str(tmp_path / "run"), 1200, 32)
   names = _class_names(run)
   assert names[8] == "Bag"
-  images, labels, step = samples.sample_checkpoint(
-      samples.load_run(run), 500, labels=np.arange(500, dtype=np.int32) % len(names))
-  assert step == 1200
+  generator = generators.from_checkpoint(run)
+  labels = np.arange(500, dtype=np.int32) % len(names)
+  images = generators.sample(generator, 500, labels=labels)
+  assert generator.step == 1200
   _, logits = classifier.classify(images)
   predicted = logits.argmax(axis=1)
   per_class = [np.mean(predicted[labels == c] == c) for c in range(len(names))]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_dcgan, fashion_mnist_sngan_cond
-from pgen import config as config_lib, samples, sharding
+from pgen import config as config_lib, generators, sharding
 from pgen.data import sources
 from pgen.evaluation import scoring
 from pgen.state import build
@@ -84,7 +84,7 @@ def test_bfloat16_reaches_the_frechet_distance_of_float32(fmnist_data_dir, tmp_p
     config.eval.reference_split, config.eval.num_reference = "test", 2000
     workdir = str(tmp_path / dtype)
     train_and_evaluate(config, workdir)
-    images, _, _ = samples.sample_checkpoint(samples.load_run(workdir), 2000)
+    images = generators.sample(generators.from_checkpoint(workdir), 2000)
     config = config_lib.resolve(config)
     fds[dtype] = scoring.Evaluator(config, sources.get_builder(config.data))(images)["fd"]
   assert np.isfinite(list(fds.values())).all()

@@ -14,9 +14,11 @@ V1_WORKDIR = os.path.join(ROOT, "tests", "data", "v1_workdir")
 # A module may import modules of its own layer or below, never above (README, Design).
 LAYERS = {
     "commands": ["pgen.main", "pgen.__main__", "pgen.commands", "pgen.launch_local"],
-    "loop and command libraries": ["pgen.train", "pgen.generate", "pgen.evaluation.evaluate"],
+    "loop and command libraries": ["pgen.train", "pgen.generate", "pgen.evaluation.evaluate",
+                                   "pgen.export", "pgen.catalog", "pgen.interpolate"],
     "step, evaluation, sampling, config": [
-        "pgen.train_step", "pgen.monitoring", "pgen.samples", "pgen.checkpointing",
+        "pgen.train_step", "pgen.monitoring", "pgen.samples", "pgen.generators",
+        "pgen.checkpointing",
         "pgen.config", "pgen.evaluation.scoring", "pgen.evaluation.reference",
         "pgen.evaluation.extractors", "pgen.evaluation.memorization"],
     "state, models, data, feature networks": [
@@ -27,7 +29,8 @@ LAYERS = {
         "pgen.evaluation.torch_pickle"],
     "leaves": ["pgen.errors", "pgen.pixels", "pgen.chunks", "pgen.compiler", "pgen.sharding",
                "pgen.distributed", "pgen.run_record", "pgen.data.options", "pgen.data.images",
-               "pgen.data.report", "pgen.performance", "pgen.evaluation", "pgen"],
+               "pgen.data.report", "pgen.performance", "pgen.postprocess", "pgen.evaluation",
+               "pgen"],
 }
 
 

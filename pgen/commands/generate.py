@@ -1,26 +1,61 @@
-r"""Samples a run's EMA generator into a PNG grid or an .npz (needs no dataset and no
-TensorFlow).
+r"""Samples a trained generator (a run's checkpoint, or an export) into a PNG grid, an .npz,
+a catalog of PNG files per class, or interpolation strips and GIFs. Needs no dataset and
+no TensorFlow.
 
     python -m pgen generate --workdir runs/fmnist --num 64 --out grid.png
     python -m pgen generate --workdir runs/fmnist --num 10000 --out samples.npz
     python -m pgen generate --workdir runs/sngan --num 64 --out bags.png --class Bag
+    python -m pgen generate --export exports/fmnist --per_class 1000 --out catalog/ \
+        [--postprocess autocontrast,sharpen,upscale=4]
+    python -m pgen generate --export exports/fmnist --interpolate 16 --num 4 --out interp/
 """
 
-from absl import flags
+from absl import app, flags
 
 flags.DEFINE_string("workdir", None, "Directory of a `python -m pgen train` run.")
-flags.DEFINE_string("out", None, "Output path: .png (a grid; one per class for a conditional "
-                    "run without --class) or .npz (`images`, uint8 (N, H, W, C); `labels`).")
-flags.DEFINE_integer("num", 64, "How many images (per class for per-class grids).")
-flags.DEFINE_integer("step", None, "Checkpoint step (default: the latest).")
-flags.DEFINE_integer("seed", 0, "Seed of the latents.")
+flags.DEFINE_string("export", None, "Or: a directory written by `python -m pgen export`.")
+flags.DEFINE_string("out", None, "Output: .png (a grid; one per class for a conditional run "
+                    "without --class), .npz (`images`, uint8 (N, H, W, C); `labels`), or a "
+                    "directory (with --per_class or --interpolate).")
+flags.DEFINE_integer("num", 64, "How many images (per class for per-class grids); with "
+                     "--interpolate, how many latent pairs.")
+flags.DEFINE_integer("step", None, "--workdir: checkpoint step (default: the latest).")
+flags.DEFINE_integer("seed", 0, "Seed of the latents (catalogs: the first image's seed).")
 flags.DEFINE_string("class", None, "Conditional runs: class index or name of every sample.")
-flags.mark_flags_as_required(["workdir", "out"])
+flags.DEFINE_integer("per_class", None, "A catalog: this many PNGs per class in --out/<class>/"
+                     "<seed>.png, with manifest.csv and contact sheets.")
+flags.DEFINE_integer("interpolate", None, "Frames per interpolation between --num latent pairs: "
+                     "a PNG strip and a GIF each, in --out/.")
+flags.DEFINE_string("postprocess", None, "Catalogs and interpolations: e.g. "
+                    "autocontrast,sharpen,upscale=4 (pgen/postprocess.py lists the steps).")
+flags.mark_flags_as_required(["out"])
 FLAGS = flags.FLAGS
 
 
 def main(argv) -> None:
   del argv
-  from pgen.generate import generate
-  generate(FLAGS.workdir, FLAGS.num, FLAGS.out, step=FLAGS.step, seed=FLAGS.seed,
-           class_name=FLAGS["class"].value)
+  if (FLAGS.workdir is None) == (FLAGS.export is None):
+    raise app.UsageError("Give one of --workdir (a training run) or --export (an export).")
+  if FLAGS.per_class and FLAGS.interpolate:
+    raise app.UsageError("--per_class and --interpolate are different outputs; give one.")
+  if FLAGS.postprocess and not (FLAGS.per_class or FLAGS.interpolate):
+    raise app.UsageError("--postprocess applies to catalogs (--per_class) and interpolations.")
+  from pgen import catalog, generate, generators, interpolate  # noqa: PLC0415  (loads JAX)
+  source = FLAGS.workdir or FLAGS.export
+  if not (FLAGS.per_class or FLAGS.interpolate):
+    generate.generate(source, FLAGS.num, FLAGS.out, step=FLAGS.step, seed=FLAGS.seed,
+                      class_name=FLAGS["class"].value)
+    return
+  generator = generators.load(source, FLAGS.step)
+  label = generate.class_label(generator, FLAGS["class"].value)
+  if FLAGS.per_class:
+    names = None if label is None else [generator.class_names[label]]
+    result = catalog.write_catalog(generator, FLAGS.out, FLAGS.per_class, seed=FLAGS.seed,
+                                   postprocess_spec=FLAGS.postprocess, class_names=names)
+    print(f"Wrote {result['images']} images and {result['manifest']} "
+          f"({result['images_per_s']:.0f} images/s).")
+  else:
+    paths = interpolate.write_interpolations(
+        generator, FLAGS.out, FLAGS.num, FLAGS.interpolate, seed=FLAGS.seed, label=label,
+        postprocess_spec=FLAGS.postprocess)
+    print(f"Wrote {len(paths) // 2} interpolations to {FLAGS.out} (a .png strip and a .gif each).")

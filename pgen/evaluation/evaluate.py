@@ -15,7 +15,7 @@ import os
 import ml_collections
 import numpy as np
 
-from pgen import config as config_lib, samples
+from pgen import config as config_lib, generators, samples
 from pgen.data import sources
 from pgen.errors import ArgumentError
 from pgen.evaluation import extractors, scoring
@@ -43,11 +43,13 @@ def evaluate_run(workdir: str, *, step: int | None = None, num: int = 10000,
   memorization pairs (sample above, nearest training image below) next to it.
   `eval_config` replaces the eval settings the run was trained with (e.g. to score it in
   Inception features)."""
-  run = samples.load_run(workdir)
-  config = run.config
+  generator = generators.from_checkpoint(workdir, step)
+  config, step = generator.config, generator.step
   if eval_config is not None:
     config = config_lib.resolve({**config.to_dict(), "eval": eval_config.to_dict()})
-  images, labels, step = samples.sample_checkpoint(run, num, step=step)
+  labels = (samples.balanced_labels(num, len(generator.class_names)) if generator.conditional
+            else None)
+  images = generators.sample(generator, num, labels=labels)
   result = evaluate_images(images, config, labels=labels, pairs_png=os.path.join(
       workdir, f"memorization_{step:08d}.png"))
   result = {"step": step, **result}

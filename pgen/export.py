@@ -1,0 +1,125 @@
+r"""A trained generator out of the trainer: `python -m pgen export --workdir W --out DIR`.
+
+    export("runs/fmnist", "exports/fmnist")        # [step=N]; returns export.json's content
+
+writes, from the checkpoint's EMA generator alone (no optimizer state, no discriminator):
+
+| DIR/ | what |
+|---|---|
+| params/ | the generator's parameters and BatchNorm statistics (Orbax) |
+| generator.stablehlo | `(z (B, latent) float32, labels (B,) int32) -> uint8 (B, H, W, C)` serialized with `jax.export`: StableHLO with a symbolic batch size, for CPU, CUDA and TPU; loads without pgen's code (`jax.export.deserialize(...).call(z, labels)`) |
+| saved_model/ | the same function as a TensorFlow SavedModel (`jax2tf`), signature `serving_default`: inputs `z`, `labels`, output `images`; for TensorFlow Serving |
+| export.json | image shape, class names, latent size, truncation (none for DCGAN/ResNet), pgen and JAX versions, source workdir, step and the SHA-256 of the source checkpoint |
+
+`labels` are ignored by an unconditional generator (pass zeros). `python -m pgen generate
+--export DIR` samples from the StableHLO without TensorFlow.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+
+import jax
+import jax.numpy as jnp
+import orbax.checkpoint as ocp
+import tensorflow as tf
+from jax.experimental import jax2tf
+
+import pgen
+from pgen import checkpointing, generators, samples
+from pgen.errors import ArgumentError
+
+PLATFORMS = ("cpu", "cuda", "tpu")
+SAVED_MODEL = "saved_model"
+PARAMS = "params"
+
+
+def checkpoint_sha256(workdir: str, step: int) -> str:
+  """SHA-256 over a checkpoint directory's files (relative paths and contents, in order)."""
+  root = os.path.join(checkpointing.checkpoint_dir(workdir), str(step))
+  digest = hashlib.sha256()
+  for folder, dirs, files in sorted(os.walk(root)):
+    dirs.sort()
+    for name in sorted(files):
+      path = os.path.join(folder, name)
+      digest.update(os.path.relpath(path, root).encode() + b"\0")
+      with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          digest.update(block)
+  return digest.hexdigest()
+
+
+def _render_fn(setup, variables):
+  conditional = bool(setup.num_classes)
+
+  def render(z, labels):
+    return samples.render_images(setup.generator, variables, z, labels if conditional else None)
+
+  return render
+
+
+def _write_stablehlo(render, latent_dim: int, path: str) -> None:
+  (batch,) = jax.export.symbolic_shape("b")
+  exported = jax.export.export(jax.jit(render), platforms=PLATFORMS)(
+      jax.ShapeDtypeStruct((batch, latent_dim), jnp.float32),
+      jax.ShapeDtypeStruct((batch,), jnp.int32))
+  with open(path, "wb") as f:
+    f.write(exported.serialize())
+
+
+def _write_saved_model(render, latent_dim: int, path: str) -> None:
+  """The function as a SavedModel through jax2tf (StableHLO inside an XlaCallModule op)."""
+  converted = jax2tf.convert(render, polymorphic_shapes=["(b, _)", "(b,)"], with_gradient=False,
+                             native_serialization_platforms=PLATFORMS)
+  module = tf.Module()
+
+  @tf.function(autograph=False, input_signature=[
+      tf.TensorSpec([None, latent_dim], tf.float32, name="z"),
+      tf.TensorSpec([None], tf.int32, name="labels")])
+  def serve(z, labels):
+    return {"images": converted(z, labels)}
+
+  module.serve = serve
+  tf.saved_model.save(module, path, signatures={"serving_default": serve})
+
+
+def _size(path: str) -> int:
+  if os.path.isfile(path):
+    return os.path.getsize(path)
+  return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
+
+
+def export(workdir: str, out: str, *, step: int | None = None) -> dict:
+  if os.path.exists(out) and os.listdir(out):
+    raise ArgumentError(f"--out={out} exists and is not empty; export to a new directory.")
+  config, info, setup, state = generators.restore_ema_generator(workdir, step)
+  step = int(jax.device_get(state.step))
+  variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
+  render = _render_fn(setup, variables)
+  tmp = out.rstrip("/") + ".partial"
+  shutil.rmtree(tmp, ignore_errors=True)
+  os.makedirs(tmp)
+  checkpointer = ocp.StandardCheckpointer()
+  checkpointer.save(os.path.abspath(os.path.join(tmp, PARAMS)), jax.device_get(variables))
+  checkpointer.wait_until_finished()
+  _write_stablehlo(render, config.model.latent_dim, os.path.join(tmp, generators.EXPORT_FUNCTION))
+  _write_saved_model(render, config.model.latent_dim, os.path.join(tmp, SAVED_MODEL))
+  record = {
+      "format": 1,
+      "function": "(z float32 (B, latent_dim), labels int32 (B,)) -> images uint8 (B, H, W, C)",
+      "image_shape": list(info["image_shape"]), "class_names": list(info["class_names"]),
+      "conditional": bool(setup.num_classes), "latent_dim": config.model.latent_dim,
+      "truncation": None,  # DCGAN and ResNet generators have no truncation.
+      "model": config.model.name, "platforms": list(PLATFORMS),
+      "pgen_version": pgen.__version__, "jax_version": jax.__version__,
+      "source_workdir": os.path.abspath(workdir), "source_step": step,
+      "source_checkpoint_sha256": checkpoint_sha256(workdir, step),
+      "files": {name: _size(os.path.join(tmp, name))
+                for name in (PARAMS, generators.EXPORT_FUNCTION, SAVED_MODEL)}}
+  with open(os.path.join(tmp, generators.EXPORT_INFO), "w") as f:
+    json.dump(record, f, indent=2)
+  if os.path.exists(out):
+    os.rmdir(out)  # Empty (checked above).
+  os.replace(tmp, out)  # Complete or absent: never half an export.
+  return record
