@@ -5,20 +5,30 @@
     save(manager, step, state)                        # when the loop decides to
     manager.wait_until_finished()                     # before the process exits
 
-Resume order: this workdir's latest checkpoint, else a fresh state from the config seed.
-Orbax writes each step to a temporary directory and renames it only when complete, so an
-interrupted save never replaces or damages an earlier checkpoint. Restoring into
-`abstract_state` (which carries the current mesh's shardings) reshards a checkpoint
-written with any other device or process layout.
+Resume order: this workdir's latest intact checkpoint, else a fresh state from the config
+seed. Orbax writes each step to a temporary directory and renames it only when complete, so
+an interrupted save never replaces or damages an earlier checkpoint. A checkpoint damaged
+afterwards (a truncated, emptied or deleted file) is passed over with a warning that names
+it, for the newest intact one; training moves it out of the way to
+`<workdir>/damaged_checkpoints/<step>` (kept, not deleted). Restoring into `abstract_state`
+(which carries the current mesh's shardings) reshards a checkpoint written with any other
+device or process layout.
 """
 
 import os
+import shutil
 
+import jax
 import ml_collections
+import numpy as np
 import orbax.checkpoint as ocp
+from absl import logging
+from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers
 
-from pgen.errors import ConfigError, RunNotFoundError
+from pgen.errors import CheckpointDamagedError, ConfigError, RunNotFoundError
+
+DAMAGED_DIR = "damaged_checkpoints"
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -41,27 +51,117 @@ def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None
         preservation_policy=keep,
         enable_async_checkpointing=True,
         create=True)
-  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options)
+  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
+                               item_handlers=ocp.StandardCheckpointHandler())
 
 
-def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | None = None):
-  """The checkpoint at `step` (default: the latest) restored into `abstract_state`'s shardings."""
-  if step is None:
-    step = manager.latest_step()
-    if step is None:
-      return None
-  elif step not in manager.all_steps():
-    raise RunNotFoundError(
-        f"No checkpoint for step {step} in {manager.directory}; available steps: "
-        f"{sorted(manager.all_steps())}.")
+def _leaf_name(path) -> str:
+  return ".".join(str(next(getattr(key, a) for a in ("key", "name", "idx") if hasattr(key, a)))
+                  for key in path)
+
+
+def _layout(tree) -> dict[str, tuple]:
+  """{"g_params.Conv_0.kernel": (shape, dtype)} of a state or of a checkpoint's metadata."""
+  return {_leaf_name(path): (tuple(leaf.shape), np.dtype(leaf.dtype).name)
+          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
+def _check_fits(manager, step: int, abstract_state) -> None:
+  """ConfigError if checkpoint `step` holds another state layout than `abstract_state`."""
+  saved, expected = _layout(manager.item_metadata(step)), _layout(abstract_state)
+  if saved == expected:
+    return
+  differences = [f"{name}: {saved.get(name, 'absent')} in the checkpoint, "
+                 f"{expected.get(name, 'absent')} in this config"
+                 for name in sorted(set(saved) | set(expected))
+                 if saved.get(name) != expected.get(name)]
+  raise ConfigError(
+      f"Checkpoint {step} in {manager.directory} does not fit the state of this config "
+      f"({len(differences)} arrays differ, e.g. {differences[0]}). It was written with another "
+      "model or optimizer setup (the run's config.json has it): train with that config, or "
+      "use a new --workdir.")
+
+
+def _brief(error: Exception) -> str:
+  """The error's type and first sentence (TensorStore appends its whole spec)."""
+  text = str(error).split(" See full TensorStore details")[0].split(" [tensorstore_spec=")[0]
+  return f"{type(error).__name__}: {text[:300]}"
+
+
+def _restore(manager, step: int, abstract_state):
+  """The state at `step`, or CheckpointDamagedError if its files cannot be read back."""
+  try:
+    metadata_ok = manager.item_metadata(step) is not None
+  except Exception as e:  # noqa: BLE001  (Orbax and TensorStore raise many kinds)
+    raise CheckpointDamagedError(f"its metadata cannot be read ({_brief(e)})") from e
+  if not metadata_ok:
+    raise CheckpointDamagedError("its metadata is missing")
+  _check_fits(manager, step, abstract_state)
   try:
     return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
-  except (ValueError, KeyError, TypeError) as e:
-    raise ConfigError(
-        f"Checkpoint {step} in {manager.directory} does not fit the state of this config "
-        f"({type(e).__name__}: {e}). It was written with another model or optimizer setup "
-        "(the run's config.json has it): train with that config, or use a new --workdir."
-    ) from e
+  except Exception as e:  # noqa: BLE001
+    raise CheckpointDamagedError(f"its arrays cannot be read ({_brief(e)})") from e
+
+
+def _everywhere(ok: bool) -> bool:
+  """True when `ok` on every process (a file may be damaged for some processes' shards)."""
+  if jax.process_count() == 1:
+    return ok
+  return bool(np.all(multihost_utils.process_allgather(np.int32(ok))))
+
+
+def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | None = None, *,
+                   move_damaged_to: str | None = None):
+  """The checkpoint at `step` (default: the newest intact one) restored into
+  `abstract_state`'s shardings; None when there is none. Damaged checkpoints newer than the
+  one restored are logged and, with `move_damaged_to` (a workdir, on process 0), moved to
+  its damaged_checkpoints/ so that the run can save those steps again."""
+  if step is not None:
+    if step not in manager.all_steps():
+      raise RunNotFoundError(
+          f"No checkpoint for step {step} in {manager.directory}; available steps: "
+          f"{sorted(manager.all_steps())}.")
+    try:
+      return _restore(manager, step, abstract_state)
+    except CheckpointDamagedError as e:
+      raise CheckpointDamagedError(f"Checkpoint {step} in {manager.directory} is damaged: {e}. "
+                                   "Choose another --step.") from e
+  damaged = []
+  for candidate in sorted(manager.all_steps(), reverse=True):
+    state, problem = None, None
+    try:
+      state = _restore(manager, candidate, abstract_state)
+    except CheckpointDamagedError as e:
+      problem = e
+    if _everywhere(problem is None):
+      _set_aside(manager, damaged, move_damaged_to)
+      return state
+    logging.warning("Checkpoint %d in %s is damaged (%s); trying the one before it.", candidate,
+                    manager.directory, problem or "on another process")
+    damaged.append(candidate)
+  if damaged:
+    raise CheckpointDamagedError(
+        f"Every checkpoint in {manager.directory} is damaged (steps {sorted(damaged)}; the log "
+        f"says why), so the run cannot resume. To start it again from step 0, move "
+        f"{manager.directory} away (or train into a new --workdir).")
+  return None
+
+
+def _set_aside(manager, damaged: list[int], workdir: str | None) -> None:
+  if not damaged or workdir is None:
+    return
+  if jax.process_index() == 0:
+    target = os.path.join(workdir, DAMAGED_DIR)
+    os.makedirs(target, exist_ok=True)
+    for step in damaged:
+      destination = os.path.join(target, str(step))
+      if os.path.exists(destination):
+        destination += f".{len(os.listdir(target))}"
+      shutil.move(os.path.join(manager.directory, str(step)), destination)
+      logging.warning("Moved damaged checkpoint %d to %s; training repeats its steps.", step,
+                      destination)
+  multihost_utils.sync_global_devices("pgen_damaged_checkpoints_moved")
+  manager.reload()
 
 
 def save(manager: ocp.CheckpointManager, step: int, state, *,

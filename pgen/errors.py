@@ -22,3 +22,7 @@ class RunNotFoundError(PgenError, FileNotFoundError):
 class ArgumentError(PgenError, ValueError):
   """A command's argument does not fit the run or file it names (e.g. --class of an
   unconditional run, an .npz without `images`)."""
+
+
+class CheckpointDamagedError(PgenError, OSError):
+  """A checkpoint's files are truncated, emptied or missing (and no intact one is left)."""

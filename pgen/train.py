@@ -79,7 +79,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
 
   with run_record.workdir_lock(workdir) if is_chief else contextlib.nullcontext():
     manager = checkpointing.create_manager(workdir, config)
-    state = checkpointing.restore_latest(manager, setup.abstract_state)
+    state = checkpointing.restore_latest(manager, setup.abstract_state, move_damaged_to=workdir)
     if state is None:
       state = setup.init()
     start_step = int(sharding.to_host(state.step))
