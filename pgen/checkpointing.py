@@ -50,6 +50,7 @@ def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None
     options = ocp.CheckpointManagerOptions(
         preservation_policy=keep,
         enable_async_checkpointing=True,
+        cleanup_tmp_directories=True,  # Half-written saves of a killed run.
         create=True)
   return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
                                item_handlers=ocp.StandardCheckpointHandler())

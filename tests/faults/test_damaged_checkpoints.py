@@ -79,3 +79,15 @@ def test_no_intact_checkpoint_stops_with_one_line_that_says_how_to_start_again(
   last = result.stderr.strip().splitlines()[-1]
   assert last.startswith("pgen train: error: Every checkpoint in") and "move" in last, result.stderr[-2000:]
   assert "Traceback" not in result.stderr
+
+
+def test_a_killed_save_s_temporary_directory_is_cleared_and_the_step_saved_again(
+    smoke_config, smoke_run_copy):
+  checkpoints = os.path.join(smoke_run_copy, "checkpoints")
+  leftover = os.path.join(checkpoints, "9.orbax-checkpoint-tmp-1795000000000000")
+  os.makedirs(os.path.join(leftover, "default"))
+  open(os.path.join(leftover, "default", "manifest.ocdbt"), "wb").close()
+  smoke_config.total_steps = 9
+  assert int(train_and_evaluate(smoke_config, smoke_run_copy).step) == 9
+  assert sorted(os.listdir(checkpoints)) == ["3", "6", "9"]
+  assert generators.from_checkpoint(smoke_run_copy).step == 9
