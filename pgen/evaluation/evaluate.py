@@ -11,13 +11,14 @@ training images.
 
 import json
 import os
+import zipfile
 
 import ml_collections
 import numpy as np
 
 from pgen import config as config_lib, generators, samples
-from pgen.data import sources
-from pgen.errors import ArgumentError
+from pgen.data import pipeline, sources
+from pgen.errors import ArgumentError, RunNotFoundError
 from pgen.evaluation import extractors, scoring
 
 
@@ -61,11 +62,68 @@ def evaluate_run(workdir: str, *, step: int | None = None, num: int = 10000,
 def evaluate_npz(path: str, config: ml_collections.ConfigDict) -> dict:
   """Scores images made elsewhere (an .npz with uint8 `images`, and the `labels` they were
   generated for, if conditional) against `config`'s data."""
-  with np.load(path) as data:
-    if "images" not in data:
-      raise ArgumentError(f"{path} has no `images` array (uint8, (N, H, W, C)).")
-    images = data["images"]
-    labels = data["labels"] if "labels" in data else None
-  if images.dtype != np.uint8:
-    raise ArgumentError(f"{path}: `images` must be uint8 in [0, 255], not {images.dtype}.")
+  info = pipeline.input_info(sources.get_builder(config.data), config)
+  images, labels = load_npz(path, info.image_shape, info.num_classes)
   return evaluate_images(images, config, labels=labels)
+
+
+_NPZ_FORMAT = ("write it with np.savez(path, images=uint8 (N, H, W, C), labels=int (N,)) or "
+               "`python -m pgen generate --out samples.npz`")
+
+
+def load_npz(path: str, image_shape: tuple, num_classes: int):
+  """(images, labels or None) of an .npz, checked against the data it will be scored with:
+  what is wrong is named with what was expected, before any features are computed."""
+  arrays = _read_npz(path)
+  if "images" not in arrays:
+    raise ArgumentError(f"{path} has no `images` array (it has {sorted(arrays)}); "
+                        f"{_NPZ_FORMAT}.")
+  images, labels = arrays["images"], arrays.get("labels")
+  _check_images(path, images, image_shape)
+  if labels is not None:
+    _check_labels(path, labels, len(images), num_classes)
+  return images, labels
+
+
+def _read_npz(path: str) -> dict:
+  """{name: array} of an .npz (no pickles)."""
+  if not os.path.isfile(path):
+    raise RunNotFoundError(f"--npz={path} does not exist.")
+  try:
+    data = np.load(path)
+    if not isinstance(data, np.lib.npyio.NpzFile):
+      problem = "it is a single .npy array"
+    else:
+      with data:
+        return {name: data[name] for name in data.files}
+  except (ValueError, OSError, zipfile.BadZipFile) as e:
+    problem = str(e)
+  raise ArgumentError(f"--npz={path} cannot be read as an .npz of arrays ({problem}); "
+                      f"{_NPZ_FORMAT}.")
+
+
+def _check_images(path: str, images: np.ndarray, image_shape: tuple) -> None:
+  expected = f"(N, {', '.join(map(str, image_shape))})"
+  if images.dtype != np.uint8:
+    nan = " and holds NaNs" if images.dtype.kind == "f" and np.isnan(images).any() else ""
+    raise ArgumentError(
+        f"{path}: `images` must be uint8 in [0, 255]; it is {images.dtype}{nan}. From floats "
+        "in [-1, 1]: ((x + 1) * 127.5).round().clip(0, 255).astype(np.uint8).")
+  if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
+    raise ArgumentError(f"{path}: `images` has shape {images.shape}; this config's data are "
+                        f"{expected} images (data.resolution and the dataset's channels).")
+  if len(images) < 2:
+    raise ArgumentError(f"{path}: `images` holds {len(images)} image(s); the metrics need at "
+                        "least 2 (10,000 is the convention).")
+
+
+def _check_labels(path: str, labels: np.ndarray, num: int, num_classes: int) -> None:
+  if not num_classes:
+    raise ArgumentError(f"{path} has `labels`, but this config's data have no classes; "
+                        "leave them out.")
+  if labels.dtype.kind not in "iu" or labels.shape != (num,):
+    raise ArgumentError(f"{path}: `labels` must be integers of shape ({num},), one per image; "
+                        f"they are {labels.dtype} {labels.shape}.")
+  if labels.min() < 0 or labels.max() >= num_classes:
+    raise ArgumentError(f"{path}: `labels` run from {labels.min()} to {labels.max()}; the "
+                        f"data have classes 0..{num_classes - 1}.")
