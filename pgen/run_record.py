@@ -20,6 +20,7 @@ import subprocess
 import sys
 
 import jax
+from absl import logging
 
 import pgen
 from pgen.errors import PgenError
@@ -34,7 +35,9 @@ class WorkdirBusyError(PgenError, RuntimeError):
 
 @contextlib.contextmanager
 def workdir_lock(workdir: str):
-  """Holds an exclusive lock on the workdir; the OS drops it if the process dies."""
+  """Holds an exclusive lock on the workdir. The OS drops it when the process dies, so a
+  killed run's lock is taken over (and logged: its owner line is still in the file, which a
+  clean exit empties)."""
   os.makedirs(workdir, exist_ok=True)
   path = os.path.join(workdir, "pgen.lock")
   with open(path, "a+") as f:
@@ -47,12 +50,20 @@ def workdir_lock(workdir: str):
           f"Another pgen run ({owner}) is using workdir {workdir}. Wait for it to finish, stop "
           "it, or pass a different --workdir.") from None
     f.seek(0)
+    previous = f.read().strip()
+    if previous:
+      logging.warning("Took over the lock of %s: a run (%s) that ended without releasing it "
+                      "(killed) and is no longer running.", path, previous)
+    f.seek(0)
     f.truncate()
     f.write(f"pid {os.getpid()} on {socket.gethostname()}")
     f.flush()
     try:
       yield
     finally:
+      f.seek(0)
+      f.truncate()  # Released cleanly: no owner left behind.
+      f.flush()
       fcntl.flock(f, fcntl.LOCK_UN)
 
 
