@@ -15,7 +15,10 @@ it, for the newest intact one; training moves it out of the way to
 device or process layout.
 """
 
+import contextlib
+import errno
 import os
+import re
 import shutil
 
 import jax
@@ -26,9 +29,13 @@ from absl import logging
 from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers
 
-from pgen.errors import CheckpointDamagedError, ConfigError, RunNotFoundError
+from pgen.errors import CheckpointDamagedError, ConfigError, RunNotFoundError, WorkdirWriteError
 
 DAMAGED_DIR = "damaged_checkpoints"
+_METADATA_MARGIN = 2**20  # Bytes of Orbax metadata per checkpoint, generously.
+# Failed writes that are the disk's or the permissions' fault, not pgen's.
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
+                   errno.ENOENT, errno.EIO)
 
 
 def checkpoint_dir(workdir: str) -> str:
@@ -168,5 +175,66 @@ def _set_aside(manager, damaged: list[int], workdir: str | None) -> None:
 def save(manager: ocp.CheckpointManager, step: int, state, *,
          metrics: dict | None = None) -> None:
   """Starts an async save of `step` (the training loop decides when: pgen.train.due_actions).
-  `metrics` (e.g. {"fd": ...}) rank the checkpoint for the keep-best policy."""
+  `metrics` (e.g. {"fd": ...}) rank the checkpoint for the keep-best policy. A disk without
+  room for it is an error before anything is written."""
+  _check_room(manager, step, state)
   manager.save(step, args=ocp.args.StandardSave(state), force=True, metrics=metrics)
+
+
+def _storage_problem(error: BaseException) -> str | None:
+  """"<the OS's words> (<path>)" for a write that failed for a storage reason anywhere in
+  `error`'s chain: an OSError, or the OS's words inside TensorStore's or TensorFlow's."""
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    text = str(error)
+    for code in _STORAGE_ERRNOS:
+      if (isinstance(error, OSError) and error.errno == code) or os.strerror(code) in text:
+        path = getattr(error, "filename", None) or next(iter(re.findall(r'"(/[^"]+)"', text)),
+                                                         None)
+        return os.strerror(code) + (f" ({path})" if path else "")
+    error = error.__cause__ or error.__context__
+  return None
+
+
+@contextlib.contextmanager
+def storage_errors(manager: ocp.CheckpointManager):
+  """Turns a write to the workdir that failed for a storage reason (no space, permission
+  denied, read-only, vanished) into one WorkdirWriteError naming the path, the cause and the
+  intact checkpoint to resume from; any other error passes through."""
+  try:
+    yield
+  except WorkdirWriteError:
+    raise
+  except Exception as e:
+    problem = _storage_problem(e)
+    if problem is None:
+      raise
+    try:
+      intact = sorted(manager.all_steps(read=True))
+    except Exception:  # noqa: BLE001  (the directory itself may be gone)
+      intact = []
+    resume = (f"run the same command to resume from step {intact[-1]} (checkpoints {intact} "
+              "are intact)" if intact else "run the same command to start again")
+    raise WorkdirWriteError(f"Writing to the workdir failed: {problem}. Free space or fix "
+                            f"the permissions of {manager.directory}, then {resume}.") from e
+
+
+def _check_room(manager: ocp.CheckpointManager, step: int, state) -> None:
+  """WorkdirWriteError when the checkpoint's disk has less free space than the state's
+  uncompressed size (an upper bound of what Orbax writes) plus a margin for metadata."""
+  needed = sum(leaf.nbytes for leaf in jax.tree.leaves(state)) + _METADATA_MARGIN
+  free = shutil.disk_usage(manager.directory).free
+  if free < needed:
+    raise WorkdirWriteError(
+        f"Checkpoint {step} needs up to {needed / 2**20:.1f} MiB and {manager.directory} has "
+        f"{free / 2**20:.1f} MiB free: {os.strerror(errno.ENOSPC)}. Free space, then run "
+        f"the same command to resume from step {manager.latest_step() or 0}.")
+
+
+def finish(manager: ocp.CheckpointManager) -> None:
+  """Waits for the last async save and closes the manager, even when the save failed."""
+  try:
+    manager.wait_until_finished()
+  finally:
+    manager.close()

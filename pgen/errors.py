@@ -26,3 +26,7 @@ class ArgumentError(PgenError, ValueError):
 
 class CheckpointDamagedError(PgenError, OSError):
   """A checkpoint's files are truncated, emptied or missing (and no intact one is left)."""
+
+
+class WorkdirWriteError(PgenError, OSError):
+  """Writing to the workdir failed (no space, no permission, a read-only or vanished disk)."""

@@ -73,42 +73,44 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   dataset = data.open_dataset(config)
-  info = dataset.info
-  setup = build(config, mesh, info.image_shape, info.num_classes)
+  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
   is_chief = jax.process_index() == 0
-
   with run_record.workdir_lock(workdir) if is_chief else contextlib.nullcontext():
     manager = checkpointing.create_manager(workdir, config)
-    state = checkpointing.restore_latest(manager, setup.abstract_state, move_damaged_to=workdir)
-    if state is None:
-      state = setup.init()
-    start_step = int(sharding.to_host(state.step))
-    record = None
-    if is_chief:
-      record = run_record.write_run_record(workdir, config, mesh, start_step)
-      with open(os.path.join(workdir, "data_info.json"), "w") as f:
-        json.dump({"image_shape": info.image_shape, "class_names": info.class_names}, f)
-    logging.info("Start at step %d of %d on %s", start_step, config.total_steps,
-                 run_record.layout(mesh))
-    if start_step >= config.total_steps:
-      logging.info("Already trained to step %d; raise --config.total_steps to continue.",
-                   start_step)
-      manager.close()
-      return state
-    try:
-      parts = LoopParts(
-          train_step=compile_train_step(config, setup, mesh),
-          batches=dataset.batches(input_config(config), mesh, start_step=start_step),
-          sample=samples.make_sampler(setup.generator, config.model.latent_dim, mesh),
-          evaluator=(Evaluator(config, dataset.builder) if config.eval.every_steps and is_chief
-                     else None),
-          writer=metric_writers.create_default_writer(workdir, just_logging=not is_chief),
-          manager=manager, num_classes=setup.num_classes, run_record=record)
-      state = train_loop(config, workdir, parts, state, start_step)
-    finally:
-      manager.wait_until_finished()
-      manager.close()
-  return state
+    with checkpointing.storage_errors(manager):
+      try:
+        return _resume_and_train(config, workdir, mesh, dataset, setup, manager)
+      finally:
+        checkpointing.finish(manager)  # The last async save, even after an error.
+
+
+def _resume_and_train(config, workdir: str, mesh, dataset, setup, manager):
+  is_chief = jax.process_index() == 0
+  state = checkpointing.restore_latest(manager, setup.abstract_state, move_damaged_to=workdir)
+  if state is None:
+    state = setup.init()
+  start_step = int(sharding.to_host(state.step))
+  record = None
+  if is_chief:
+    record = run_record.write_run_record(workdir, config, mesh, start_step)
+    with open(os.path.join(workdir, "data_info.json"), "w") as f:
+      json.dump({"image_shape": dataset.info.image_shape,
+                 "class_names": dataset.info.class_names}, f)
+  logging.info("Start at step %d of %d on %s", start_step, config.total_steps,
+               run_record.layout(mesh))
+  if start_step >= config.total_steps:
+    logging.info("Already trained to step %d; raise --config.total_steps to continue.",
+                 start_step)
+    return state
+  parts = LoopParts(
+      train_step=compile_train_step(config, setup, mesh),
+      batches=dataset.batches(input_config(config), mesh, start_step=start_step),
+      sample=samples.make_sampler(setup.generator, config.model.latent_dim, mesh),
+      evaluator=(Evaluator(config, dataset.builder) if config.eval.every_steps and is_chief
+                 else None),
+      writer=metric_writers.create_default_writer(workdir, just_logging=not is_chief),
+      manager=manager, num_classes=setup.num_classes, run_record=record)
+  return train_loop(config, workdir, parts, state, start_step)
 
 
 def _write_samples(config, workdir: str, parts: LoopParts, step: int, state) -> None:
