@@ -3,7 +3,7 @@
     manager = create_manager(workdir, config)
     state = restore_latest(manager, abstract_state)   # None when the run is new
     save(manager, step, state)                        # when the loop decides to
-    manager.wait_until_finished()                     # before the process exits
+    finish(manager)                                   # before the process exits
 
 Resume order: this workdir's latest intact checkpoint, else a fresh state from the config
 seed. Orbax writes each step to a temporary directory and renames it only when complete, so
@@ -74,9 +74,10 @@ def _layout(tree) -> dict[str, tuple]:
           for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
-def _check_fits(manager, step: int, abstract_state) -> None:
-  """ConfigError if checkpoint `step` holds another state layout than `abstract_state`."""
-  saved, expected = _layout(manager.item_metadata(step)), _layout(abstract_state)
+def _check_fits(manager, step: int, metadata, abstract_state) -> None:
+  """ConfigError if checkpoint `step` (its `metadata`) holds another state layout than
+  `abstract_state`."""
+  saved, expected = _layout(metadata), _layout(abstract_state)
   if saved == expected:
     return
   differences = [f"{name}: {saved.get(name, 'absent')} in the checkpoint, "
@@ -99,12 +100,12 @@ def _brief(error: Exception) -> str:
 def _restore(manager, step: int, abstract_state):
   """The state at `step`, or CheckpointDamagedError if its files cannot be read back."""
   try:
-    metadata_ok = manager.item_metadata(step) is not None
+    metadata = manager.item_metadata(step)
   except Exception as e:  # noqa: BLE001  (Orbax and TensorStore raise many kinds)
     raise CheckpointDamagedError(f"its metadata cannot be read ({_brief(e)})") from e
-  if not metadata_ok:
+  if metadata is None:
     raise CheckpointDamagedError("its metadata is missing")
-  _check_fits(manager, step, abstract_state)
+  _check_fits(manager, step, metadata, abstract_state)
   try:
     return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
   except Exception as e:  # noqa: BLE001
@@ -211,7 +212,8 @@ def storage_errors(manager: ocp.CheckpointManager):
     if problem is None:
       raise
     try:
-      intact = sorted(manager.all_steps(read=True))
+      manager.reload()
+      intact = sorted(manager.all_steps())
     except Exception:  # noqa: BLE001  (the directory itself may be gone)
       intact = []
     resume = (f"run the same command to resume from step {intact[-1]} (checkpoints {intact} "
