@@ -67,16 +67,23 @@ def restore_ema_generator(workdir: str, step: int | None = None):
   return config, info, setup, state
 
 
-def from_checkpoint(workdir: str, step: int | None = None) -> TrainedGenerator:
-  config, info, setup, state = restore_ema_generator(workdir, step)
+def from_state(setup, state, *, config: ml_collections.ConfigDict, image_shape: tuple,
+               class_names: tuple, source: str) -> TrainedGenerator:
+  """The EMA generator of a train `state` (of `setup`, pgen.state.build's)."""
   variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
   render = compiler.jit(lambda z, labels: samples.render_images(setup.generator, variables, z,
                                                                 labels))
   return TrainedGenerator(
       render=lambda z, labels: np.asarray(render(z, labels)),
-      latent_dim=config.model.latent_dim, image_shape=tuple(info["image_shape"]),
-      class_names=tuple(info["class_names"]), conditional=bool(setup.num_classes),
-      step=int(sharding.to_host(state.step)), source=workdir, config=config)
+      latent_dim=config.model.latent_dim, image_shape=tuple(image_shape),
+      class_names=tuple(class_names), conditional=bool(setup.num_classes),
+      step=int(sharding.to_host(state.step)), source=source, config=config)
+
+
+def from_checkpoint(workdir: str, step: int | None = None) -> TrainedGenerator:
+  config, info, setup, state = restore_ema_generator(workdir, step)
+  return from_state(setup, state, config=config, image_shape=info["image_shape"],
+                    class_names=info["class_names"], source=workdir)
 
 
 def from_export(directory: str) -> TrainedGenerator:

@@ -102,16 +102,30 @@ def smoke_run(fmnist_data_dir, tmp_path_factory):
   return workdir
 
 
-@pytest.fixture(scope="module")
-def fast_compile():
+@contextlib.contextmanager
+def _without_optimizations():
   """XLA compiles without most optimizations (several times faster, programs slower): for
-  test modules that compare numbers only with each other, never with recorded ones. The
-  in-memory caches are cleared after, so no unoptimized program outlives the module."""
+  tests that compare numbers only with each other, never with recorded ones. The in-memory
+  caches are cleared after, so no unoptimized program outlives it."""
   import jax
   jax.config.update("jax_disable_most_optimizations", True)
   yield
   jax.config.update("jax_disable_most_optimizations", False)
   jax.clear_caches()
+
+
+@pytest.fixture(scope="module")
+def fast_compile():
+  """A whole test module without most XLA optimizations (_without_optimizations)."""
+  with _without_optimizations():
+    yield
+
+
+@pytest.fixture
+def fast_compile_test():
+  """One test without most XLA optimizations (_without_optimizations)."""
+  with _without_optimizations():
+    yield
 
 
 @pytest.fixture

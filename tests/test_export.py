@@ -14,10 +14,15 @@ import orbax.checkpoint as ocp
 import pytest
 from PIL import Image
 
-from pgen import catalog, export, generators, interpolate, postprocess
+from configs import fashion_mnist_dcgan
+from pgen import (catalog, config as config_lib, export, generators, interpolate, postprocess,
+                  sharding)
 from pgen.generate import generate
+from pgen.state import build
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                         "Sneaker", "Bag", "Ankle boot")
 
 
 @pytest.fixture(scope="module")
@@ -27,17 +32,15 @@ def exported(smoke_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def conditional_generator(fmnist_data_dir, tmp_path_factory):
-  """A class-conditional run of two steps (AC-GAN smoke config)."""
-  from configs import fashion_mnist_dcgan
-  from pgen.train import train_and_evaluate
+def conditional_generator():
+  """An untrained class-conditional generator (AC-GAN smoke config) with Fashion-MNIST's
+  classes: catalogs and interpolations depend on its classes and seeds, not its training."""
   config = fashion_mnist_dcgan.get_config("smoke")
-  config.data.data_dir = fmnist_data_dir
   config.model.conditioning = "acgan"
-  config.total_steps = config.checkpoint_every_steps = 2
-  workdir = str(tmp_path_factory.mktemp("conditional") / "run")
-  train_and_evaluate(config, workdir)
-  return generators.from_checkpoint(workdir)
+  config = config_lib.resolve(config)
+  setup = build(config, sharding.make_mesh(), (32, 32, 1), len(FASHION_MNIST_CLASSES))
+  return generators.from_state(setup, setup.init(), config=config, image_shape=(32, 32, 1),
+                               class_names=FASHION_MNIST_CLASSES, source="untrained")
 
 
 def test_export_holds_the_ema_generator_alone_and_its_record(exported, smoke_run):
@@ -132,7 +135,8 @@ def test_catalog_per_class_with_manifest_contact_sheets_and_same_files_per_seed(
     rows = list(csv.DictReader(f))
   assert len(rows) == 50 and rows[0]["class"] == generator.class_names[0]
   assert {r["seed"] for r in rows} == {"10", "11", "12", "13", "14"}
-  assert rows[0]["postprocess"] == "autocontrast,upscale=2" and rows[0]["step"] == "2"
+  assert rows[0]["postprocess"] == "autocontrast,upscale=2" and rows[0]["step"] == "0"
+  assert rows[0]["file"] == "T-shirt_top/10.png"
   image = Image.open(tmp_path / "a" / rows[0]["file"])
   assert image.size == (64, 64) and image.text["pgen:seed"] == rows[0]["seed"]
   assert image.text["pgen:postprocess"] == "autocontrast,upscale=2"

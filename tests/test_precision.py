@@ -39,11 +39,12 @@ def _run_steps(config, steps=3):
   return step, state, metrics, batch
 
 
+@pytest.mark.usefixtures("fast_compile_test")
 @pytest.mark.parametrize("family", sorted(FAMILIES))
 def test_bfloat16_trains_with_float32_parameters_optimizer_and_losses(family):
   """Every family: finite losses, and parameters, Adam states, EMA, BatchNorm and spectral
   norm statistics stay float32; the step's convolutions are bf16 as lowered for XLA."""
-  step, state, metrics, batch = _run_steps(_config(family, "bfloat16"))
+  step, state, metrics, batch = _run_steps(_config(family, "bfloat16"), steps=2)
   assert all(np.isfinite(float(v)) for v in metrics.values()), metrics
   assert all(v.dtype == jnp.float32 for k, v in metrics.items() if "loss" in k or "logit" in k)
   for name in ("g_params", "d_params", "ema_g_params", "g_opt_state", "d_opt_state",
@@ -58,6 +59,7 @@ def test_bfloat16_trains_with_float32_parameters_optimizer_and_losses(family):
   # TPUs keep them in bf16.
 
 
+@pytest.mark.usefixtures("fast_compile_test")
 def test_float32_programs_have_no_bfloat16():
   step, state, _, batch = _run_steps(_config("dcgan", "float32"), steps=1)
   assert "bf16" not in step.lower(state, batch).as_text()

@@ -103,6 +103,7 @@ def test_batch_not_divisible_by_devices_is_a_clear_error():
   assert "multiple of 8, e.g. 8 or 16" in result.stderr
 
 
+@pytest.mark.usefixtures("fast_compile_test")
 @pytest.mark.parametrize("loss", ["hinge", "wasserstein", "least_squares"])
 def test_every_loss_runs_in_the_step(loss):
   config = fashion_mnist_dcgan.get_config("smoke")

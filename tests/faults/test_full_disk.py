@@ -73,6 +73,7 @@ def test_a_save_that_does_not_fit_stops_cleanly_and_resumes_once_there_is_room(
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6", "9"]
 
 
+@pytest.mark.slow
 def test_the_command_says_it_in_one_line(smoke_config, smoke_run_copy):
   code = ("import shutil, sys\n"
           "from pgen import checkpointing\n"
