@@ -182,3 +182,15 @@ def test_postprocess_steps_parse_apply_and_explain_mistakes():
     postprocess.parse("blur")
   with pytest.raises(ValueError, match="upscale takes a value"):
     postprocess.parse("upscale")
+
+
+def test_export_refuses_a_non_empty_out_and_a_directory_that_is_not_a_run(smoke_run, tmp_path):
+  out = tmp_path / "taken"
+  out.mkdir()
+  (out / "keep.txt").write_text("mine")
+  with pytest.raises(ValueError, match="exists and is not empty; export to a new directory"):
+    export.export(smoke_run, str(out))
+  assert os.listdir(out) == ["keep.txt"]
+  with pytest.raises(FileNotFoundError, match="not a pgen training workdir"):
+    export.export(str(tmp_path), str(tmp_path / "new"))
+  assert not os.path.exists(tmp_path / "new") and not os.path.exists(tmp_path / "new.partial")
