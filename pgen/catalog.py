@@ -18,7 +18,7 @@ import sys
 import time
 
 import numpy as np
-from PIL import Image, PngImagePlugin
+from PIL import PngImagePlugin
 
 from pgen import generators, postprocess, samples
 
@@ -49,10 +49,6 @@ class Progress:
     end = "\r" if self._tty and done < self._total else "\n"
     print(f"[{bar:<20}] {done}/{self._total} {self._what} ({rate:.0f}/s)", end=end,
           file=sys.stderr, flush=True)
-
-
-def to_pil(image: np.ndarray) -> Image.Image:
-  return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
 
 
 def png_info(fields: dict) -> PngImagePlugin.PngInfo:
@@ -90,11 +86,11 @@ def write_catalog(generator: generators.TrainedGenerator, out_dir: str, per_clas
           record = {"file": f"{file_safe(name)}/{image_seed}.png", "class": name,
                     "seed": int(image_seed), "step": generator.step, "truncation": "none",
                     "postprocess": postprocess.describe(steps), "source": generator.source}
-          picture = postprocess.apply(steps, to_pil(image))
+          picture = postprocess.apply(steps, samples.to_pil(image))
           picture.save(os.path.join(out_dir, record["file"]), pnginfo=png_info(record))
           manifest.writerow(record)
           if len(sheet) < CONTACT_SHEET_IMAGES:
-            sheet.append(np.asarray(picture).reshape(picture.height, picture.width, -1))
+            sheet.append(samples.from_pil(picture))
         done += len(seeds)
         progress.update(done)
       samples.save_png(samples.image_grid(np.stack(sheet)),

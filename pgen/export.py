@@ -27,7 +27,7 @@ import tensorflow as tf
 from jax.experimental import jax2tf
 
 import pgen
-from pgen import checkpointing, generators, samples
+from pgen import checkpointing, generators
 from pgen.errors import ArgumentError
 
 PLATFORMS = ("cpu", "cuda", "tpu")
@@ -48,15 +48,6 @@ def checkpoint_sha256(workdir: str, step: int) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
           digest.update(block)
   return digest.hexdigest()
-
-
-def _render_fn(setup, variables):
-  conditional = bool(setup.num_classes)
-
-  def render(z, labels):
-    return samples.render_images(setup.generator, variables, z, labels if conditional else None)
-
-  return render
 
 
 def _write_stablehlo(render, latent_dim: int, path: str) -> None:
@@ -95,8 +86,8 @@ def export(workdir: str, out: str, *, step: int | None = None) -> dict:
     raise ArgumentError(f"--out={out} exists and is not empty; export to a new directory.")
   config, info, setup, state = generators.restore_ema_generator(workdir, step)
   step = int(jax.device_get(state.step))
-  variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
-  render = _render_fn(setup, variables)
+  variables = generators.ema_variables(state)
+  render = generators.render_function(setup, variables)
   tmp = out.rstrip("/") + ".partial"
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)

@@ -67,12 +67,26 @@ def restore_ema_generator(workdir: str, step: int | None = None):
   return config, info, setup, state
 
 
+def ema_variables(state) -> dict:
+  """The EMA generator's variables in a train state."""
+  return {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
+
+
+def render_function(setup, variables) -> Callable:
+  """The pure `(z, labels) -> uint8 images` of `setup`'s generator with `variables`; an
+  unconditional generator ignores `labels`."""
+  conditional = bool(setup.num_classes)
+
+  def render(z, labels):
+    return samples.render_images(setup.generator, variables, z, labels if conditional else None)
+
+  return render
+
+
 def from_state(setup, state, *, config: ml_collections.ConfigDict, image_shape: tuple,
                class_names: tuple, source: str) -> TrainedGenerator:
   """The EMA generator of a train `state` (of `setup`, pgen.state.build's)."""
-  variables = {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
-  render = compiler.jit(lambda z, labels: samples.render_images(setup.generator, variables, z,
-                                                                labels))
+  render = compiler.jit(render_function(setup, ema_variables(state)))
   return TrainedGenerator(
       render=lambda z, labels: np.asarray(render(z, labels)),
       latent_dim=config.model.latent_dim, image_shape=tuple(image_shape),
@@ -120,7 +134,7 @@ def sample(generator: TrainedGenerator, num: int, *, seed: int = 0,
   if num <= 0:
     raise ValueError(f"--num={num} must be positive.")
   if generator.conditional and labels is None:
-    labels = (np.arange(num) * len(generator.class_names) // num).astype(np.int32)
+    labels = samples.balanced_labels(num, len(generator.class_names))
   key = jax.random.PRNGKey(seed)
 
   def chunk(index, rows):  # rows: the chunk's labels (dummies when unconditional)

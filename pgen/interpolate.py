@@ -14,7 +14,7 @@ import os
 import jax.numpy as jnp
 import numpy as np
 
-from pgen import catalog, generators, postprocess, samples
+from pgen import generators, postprocess, samples
 
 
 def slerp(a: jnp.ndarray, b: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
@@ -45,10 +45,10 @@ def write_interpolations(generator: generators.TrainedGenerator, out_dir: str, p
     if generator.conditional:
       labels = np.full((frames,), j % len(generator.class_names) if label is None else label,
                        np.int32)
-    pictures = [postprocess.apply(steps, catalog.to_pil(image))
+    pictures = [postprocess.apply(steps, samples.to_pil(image))
                 for image in generator.render(z, labels)]
     base = os.path.join(out_dir, f"pair_{j:03d}_s{seeds[0]}_s{seeds[1]}")
-    strip = np.stack([np.asarray(p).reshape(p.height, p.width, -1) for p in pictures])
+    strip = np.stack([samples.from_pil(p) for p in pictures])
     samples.save_png(samples.image_grid(strip, columns=frames), base + ".png", scale=1)
     pictures[0].save(base + ".gif", save_all=True, append_images=pictures[1:], duration=80,
                      loop=0)

@@ -76,9 +76,19 @@ def image_grid(images: np.ndarray, columns: int | None = None, border: int = 1) 
   return grid
 
 
+def to_pil(image: np.ndarray) -> Image.Image:
+  """An (H, W, C) uint8 image (C = 1 or 3) as a Pillow image."""
+  return Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image)
+
+
+def from_pil(picture: Image.Image) -> np.ndarray:
+  """A Pillow image as (H, W, C) uint8."""
+  return np.asarray(picture).reshape(picture.height, picture.width, -1)
+
+
 def save_png(image: np.ndarray, path: str, scale: int = 2) -> None:
   """Writes an (H, W, C) uint8 image, enlarged `scale` times (nearest) for viewing."""
   if scale > 1:
     image = image.repeat(scale, axis=0).repeat(scale, axis=1)
-  Image.fromarray(image[..., 0] if image.shape[-1] == 1 else image).save(path)
+  to_pil(image).save(path)
 
