@@ -1,6 +1,11 @@
 """Differentiable augmentation of what the discriminator sees, and its adaptive probability.
 
     images = augment(images, key, policy=("translation", "cutout", "color"), probability=p)
+    images = augment(images, key, policy="bgc", probability=p)   # ADA's pipeline
+    policy = parse_policy(config.augment.policy)                   # a tuple, or "bgc"
+
+A policy is DiffAugment's transforms (a tuple, or a comma-separated string), or ADA's
+pipeline named by its groups (a string of b, g, c: pgen/ada_pipeline.py).
 
 The same function (with independent keys) is applied to real and fake images inside the
 train step, and gradients flow through it to the generator (DiffAugment, Zhao et al. 2020).
@@ -17,7 +22,31 @@ import flax
 import jax
 import jax.numpy as jnp
 
-TRANSFORMS = ("translation", "cutout", "color")
+from pgen import ada_pipeline
+
+TRANSFORMS = ("translation", "cutout", "color")  # DiffAugment's.
+
+
+def parse_policy(policy) -> tuple | str:
+  """`augment.policy` as `augment` takes it: a tuple of DiffAugment transforms, or the
+  groups of ADA's pipeline (e.g. "bgc")."""
+  if isinstance(policy, str):
+    if ada_pipeline.check_pipeline(policy) is None:
+      return policy
+    policy = [name.strip() for name in policy.split(",") if name.strip()]
+  return tuple(policy)
+
+
+def check_policy(value) -> str | None:
+  """None if `value` is a policy, else what it must be (pgen.config's rule)."""
+  if not isinstance(value, (str, tuple)):
+    return "must be a tuple of DiffAugment transforms or an ADA pipeline such as 'bgc'"
+  policy = parse_policy(value)
+  unknown = [t for t in policy if t not in TRANSFORMS] if isinstance(policy, tuple) else []
+  if unknown:
+    return (f"has unknown transforms {unknown}; choose DiffAugment transforms from "
+            f"{TRANSFORMS}, or ADA's pipeline: its groups b, g, c in order, e.g. 'bgc'")
+  return None
 
 
 @flax.struct.dataclass
@@ -83,8 +112,10 @@ def color(images, key):
 _FUNCTIONS = {"translation": translate, "cutout": cutout, "color": color}
 
 
-def augment(images, key, *, policy: tuple, probability):
-  """Applies each transform of `policy` to each image with `probability`."""
+def augment(images, key, *, policy: tuple | str, probability):
+  """Applies each transform of `policy` (parse_policy's) to each image with `probability`."""
+  if isinstance(policy, str):
+    return ada_pipeline.augment_pipeline(images, key, policy, probability)
   for name in policy:
     key, transform_key, mask_key = jax.random.split(key, 3)
     transformed = _FUNCTIONS[name](images, transform_key)
