@@ -61,17 +61,17 @@ def run_entry(config, steps, warmup, profile_dir=None):
   setup = build(config, mesh, info.image_shape, info.num_classes)
   batches = synthetic.train_batches(input_config(config), mesh, start_step=0)
   state = setup.init()
-  compiled, cost = performance.compile_step(compile_train_step(config, setup, mesh), state,
-                                            next(batches))
+  train_step = compile_train_step(config, setup, mesh)
+  cost = train_step.compile(state, next(batches))  # Every program of the lazy cycle.
   batch = next(batches)  # The step alone: one batch, already on the devices.
-  for _ in range(warmup):
-    state, metrics = compiled(state, batch)
+  for step in range(warmup):
+    state, metrics = train_step.at(step)(state, batch)
   jax.block_until_ready(metrics)
   if profile_dir:
     jax.profiler.start_trace(profile_dir)
   start = time.perf_counter()
-  for _ in range(steps):
-    state, metrics = compiled(state, batch)
+  for step in range(warmup, warmup + steps):
+    state, metrics = train_step.at(step)(state, batch)
   jax.block_until_ready(metrics)
   step_s = (time.perf_counter() - start) / steps
   if profile_dir:

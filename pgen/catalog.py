@@ -28,6 +28,10 @@ UNCONDITIONAL_CLASS = "all"
 MANIFEST_FIELDS = ("file", "class", "seed", "step", "truncation", "postprocess", "source")
 
 
+def _or_none(value):
+  return "none" if value is None else value
+
+
 def file_safe(name: str) -> str:
   return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
@@ -84,7 +88,8 @@ def write_catalog(generator: generators.TrainedGenerator, out_dir: str, per_clas
         images = generator.render(generators.latents_for_seeds(generator, seeds), labels)
         for image_seed, image in zip(seeds, images):
           record = {"file": f"{file_safe(name)}/{image_seed}.png", "class": name,
-                    "seed": int(image_seed), "step": generator.step, "truncation": "none",
+                    "seed": int(image_seed), "step": generator.step,
+                    "truncation": _or_none(generator.options.truncation),
                     "postprocess": postprocess.describe(steps), "source": generator.source}
           picture = postprocess.apply(steps, samples.to_pil(image))
           picture.save(os.path.join(out_dir, record["file"]), pnginfo=png_info(record))

@@ -68,10 +68,15 @@ def _leaf_name(path) -> str:
                   for key in path)
 
 
+def _leaves_by_name(tree) -> dict:
+  """{"g_params.Conv_0.kernel": leaf} of a state, a checkpoint's metadata or restored tree."""
+  return {_leaf_name(path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+
+
 def _layout(tree) -> dict[str, tuple]:
   """{"g_params.Conv_0.kernel": (shape, dtype)} of a state or of a checkpoint's metadata."""
-  return {_leaf_name(path): (tuple(leaf.shape), np.dtype(leaf.dtype).name)
-          for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  return {name: (tuple(leaf.shape), np.dtype(leaf.dtype).name)
+          for name, leaf in _leaves_by_name(tree).items()}
 
 
 def _check_fits(manager, step: int, metadata, abstract_state) -> None:
@@ -107,9 +112,28 @@ def _restore(manager, step: int, abstract_state):
     raise CheckpointDamagedError("its metadata is missing")
   _check_fits(manager, step, metadata, abstract_state)
   try:
-    return manager.restore(step, args=ocp.args.StandardRestore(abstract_state))
+    restored = manager.restore(step, args=ocp.args.StandardRestore(
+        _on_disk_target(metadata, abstract_state)))
   except Exception as e:  # noqa: BLE001
     raise CheckpointDamagedError(f"its arrays cannot be read ({_brief(e)})") from e
+  return _by_name_into(restored, abstract_state)
+
+
+def _on_disk_target(metadata, abstract_state):
+  """The checkpoint's own tree with the state's abstract arrays (shapes, dtypes, shardings)
+  at its leaves, matched by name (_check_fits checked the names match). Restoring into it,
+  not into the state, lets a field that is empty here (e.g. path_length_mean=None) be
+  absent from a checkpoint written before the field existed."""
+  by_name = _leaves_by_name(abstract_state)
+  return jax.tree_util.tree_map_with_path(lambda path, _: by_name[_leaf_name(path)],
+                                          metadata.tree)
+
+
+def _by_name_into(restored, abstract_state):
+  """The restored arrays (in the checkpoint's tree) placed into the state's tree."""
+  by_name = _leaves_by_name(restored)
+  paths, treedef = jax.tree_util.tree_flatten_with_path(abstract_state)
+  return jax.tree_util.tree_unflatten(treedef, [by_name[_leaf_name(path)] for path, _ in paths])
 
 
 def _everywhere(ok: bool) -> bool:

@@ -93,7 +93,8 @@ def _data_defaults() -> ml_collections.ConfigDict:
 
 def _model_defaults() -> ml_collections.ConfigDict:
   model = ml_collections.ConfigDict()
-  model.name = "dcgan"  # A family of pgen/models/: "dcgan" or "resnet" (slower, stronger).
+  # A family of pgen/models/: "dcgan", "resnet" (slower, stronger) or "stylegan2".
+  model.name = "dcgan"
   model.latent_dim = 100
   model.g_width = 64  # Channels of the last generator block; doubled per block towards 4x4.
   model.d_width = 64  # Channels of the first discriminator block; doubled per block.
@@ -118,6 +119,21 @@ def _model_defaults() -> ml_collections.ConfigDict:
   # penalties and spectral norm's power iteration are float32).
   model.dtype = "float32"
   model.param_dtype = "float32"  # What parameters are stored in (float32 only, see dtype).
+  # StyleGAN2 only (pgen/models/stylegan2.py); latent_dim is its z, minibatch_std its group.
+  model.w_dim = 512  # Width of w, the mapping network's output.
+  model.mapping_layers = 8  # Dense layers of the mapping network (StyleGAN2-ADA: 2 for small data).
+  model.mapping_lr_multiplier = 0.01  # The mapping network learns at 1/100 of the rate.
+  # A block of height h has min(channel_base // h, channel_max) channels (config F: 32768, 512).
+  model.channel_base = 16384
+  model.channel_max = 512
+  # Every convolution's output clamped to +-conv_clamp (StyleGAN2-ADA: 256, for reduced
+  # precision); 0 = off.
+  model.conv_clamp = 0.0
+  # Chance that a training batch takes the styles of a second z from a random layer on.
+  model.style_mixing_probability = 0.9
+  # Modulated convolutions as one grouped convolution over per-sample weights (True), or by
+  # scaling activations around one shared convolution (False); the same function.
+  model.fused_modconv = False
   return model
 
 
@@ -130,6 +146,15 @@ def _objective_defaults() -> tuple[ml_collections.ConfigDict, ml_collections.Con
   loss.r1_every = 16  # Lazy R1: every k steps, weighted by k (StyleGAN2).
   loss.gp_weight = 0.0  # WGAN-GP gradient penalty (lambda, 10 in the paper); 0 = off.
   loss.acgan_weight = 1.0  # Weight of the class cross-entropy with conditioning="acgan".
+  # StyleGAN2's path-length regularization of G (weight 2 in the paper; stylegan2 only); 0 = off.
+  loss.pl_weight = 0.0
+  loss.pl_every = 4  # Lazy: every k generator steps, weighted by k.
+  loss.pl_batch_shrink = 2  # Its batch is batch_size / this.
+  loss.pl_decay = 0.01  # Of the running mean of path lengths the penalty centres on.
+  # How the lazy regularizers (R1, path length) act on their k-th steps: "joint" (added to
+  # that step's loss: one optimizer step) or "separate" (StyleGAN2: an optimizer step of
+  # their own, with that network's Adam learning rate and betas scaled to c = k / (k + 1)).
+  loss.lazy_regularization = "joint"
 
   optim.g_learning_rate = 2e-4
   optim.d_learning_rate = 2e-4  # TTUR: e.g. 4e-4 with g 1e-4 for hinge + spectral norm.
@@ -143,7 +168,10 @@ def _augment_and_ema_defaults() -> tuple[ml_collections.ConfigDict, ml_collectio
   """(augment, ema)."""
   # Differentiable augmentation of everything D sees, real and fake (DiffAugment / ADA).
   augment = ml_collections.ConfigDict()
-  augment.policy = ()  # Any of ("translation", "cutout", "color"); () = off.
+  # DiffAugment: any of ("translation", "cutout", "color") (or "translation,cutout"); or
+  # ADA's pipeline by its groups, "bgc" (b: flips, 90-degree turns, integer shifts; g:
+  # scaling, rotation, fractional shifts; c: colour); () = off.
+  augment.policy = ml_collections.FieldReference((), field_type=object)
   augment.probability = 1.0  # Chance each transform hits an image (start value with ADA).
   # ADA: > 0 adapts the probability so that E[sign(D(real))] stays near this (0.6); 0 = fixed.
   augment.ada_target = 0.0
@@ -210,13 +238,8 @@ def _betas(value) -> str | None:
   return "must be two Adam betas (b1, b2), each in [0, 1)"
 
 
-def _policy(value) -> str | None:
-  unknown = [t for t in value if t not in augment.TRANSFORMS]
-  return f"has unknown transforms {unknown}; choose from {augment.TRANSFORMS}" if unknown else None
-
-
-# Keys without a rule only need a value of their default's type. Model-family keys are
-# checked by the family (pgen/models/).
+# Keys without a rule only need a value of their default's type. The model keys every family
+# reads, and what a family does not support, are checked by pgen/models/.
 RULES: dict[str, Check] = {
     "seed": at_least(0),
     "total_steps": at_least(1),
@@ -233,12 +256,17 @@ RULES: dict[str, Check] = {
     "loss.r1_every": at_least(1),
     "loss.gp_weight": at_least(0.0),
     "loss.acgan_weight": at_least(0.0),
+    "loss.pl_weight": at_least(0.0),
+    "loss.pl_every": at_least(1),
+    "loss.pl_batch_shrink": at_least(1),
+    "loss.pl_decay": between(0.0, 1.0),
+    "loss.lazy_regularization": one_of(("joint", "separate")),
     "optim.g_learning_rate": at_least(0.0),
     "optim.d_learning_rate": at_least(0.0),
     "optim.g_betas": _betas,
     "optim.d_betas": _betas,
     "optim.d_steps": at_least(1),
-    "augment.policy": _policy,
+    "augment.policy": augment.check_policy,
     "augment.probability": between(0.0, 1.0),
     "augment.ada_target": between(0.0, 1.0),
     "augment.ada_interval": at_least(1),
@@ -260,6 +288,13 @@ RULES: dict[str, Check] = {
     "data.synthetic_classes": at_least(0),
     "model.dtype": one_of(("float32", "bfloat16")),
     "model.param_dtype": one_of(("float32",)),
+    "model.w_dim": at_least(1),
+    "model.mapping_layers": at_least(1),
+    "model.mapping_lr_multiplier": lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
+    "model.channel_base": at_least(1),
+    "model.channel_max": at_least(1),
+    "model.conv_clamp": at_least(0.0),
+    "model.style_mixing_probability": between(0.0, 1.0),
 }
 
 

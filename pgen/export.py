@@ -9,7 +9,7 @@ writes, from the checkpoint's EMA generator alone (no optimizer state, no discri
 | params/ | the generator's parameters and BatchNorm statistics (Orbax) |
 | generator.stablehlo | `(z (B, latent) float32, labels (B,) int32) -> uint8 (B, H, W, C)` serialized with `jax.export`: StableHLO with a symbolic batch size, for CPU, CUDA and TPU; loads without pgen's code (`jax.export.deserialize(...).call(z, labels)`) |
 | saved_model/ | the same function as a TensorFlow SavedModel (`jax2tf`), signature `serving_default`: inputs `z`, `labels`, output `images`; for TensorFlow Serving |
-| export.json | image shape, class names, latent size, truncation (none for DCGAN/ResNet), pgen and JAX versions, source workdir, step and the SHA-256 of the source checkpoint |
+| export.json | image shape, class names, latent size, StyleGAN2's truncation and noise mode (null: none / the default), pgen and JAX versions, source workdir, step and the SHA-256 of the source checkpoint |
 
 `labels` are ignored by an unconditional generator (pass zeros). `python -m pgen generate
 --export DIR` samples from the StableHLO without TensorFlow.
@@ -81,13 +81,17 @@ def _size(path: str) -> int:
   return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
-def export(workdir: str, out: str, *, step: int | None = None) -> dict:
+def export(workdir: str, out: str, *, step: int | None = None,
+           options: generators.RenderOptions = generators.RenderOptions()) -> dict:
+  """Writes the export of `workdir`'s checkpoint at `step` (default latest) to `out`;
+  StyleGAN2's `options` (truncation, noise mode) are built into its function."""
   if os.path.exists(out) and os.listdir(out):
     raise ArgumentError(f"--out={out} exists and is not empty; export to a new directory.")
   config, info, setup, state = generators.restore_ema_generator(workdir, step)
+  options.check(config.model.name, workdir)
   step = int(jax.device_get(state.step))
   variables = generators.ema_variables(state)
-  render = generators.render_function(setup, variables)
+  render = generators.render_function(setup, variables, options)
   tmp = out.rstrip("/") + ".partial"
   shutil.rmtree(tmp, ignore_errors=True)
   os.makedirs(tmp)
@@ -101,7 +105,7 @@ def export(workdir: str, out: str, *, step: int | None = None) -> dict:
       "function": "(z float32 (B, latent_dim), labels int32 (B,)) -> images uint8 (B, H, W, C)",
       "image_shape": list(info["image_shape"]), "class_names": list(info["class_names"]),
       "conditional": bool(setup.num_classes), "latent_dim": config.model.latent_dim,
-      "truncation": None,  # DCGAN and ResNet generators have no truncation.
+      **options.record(),
       "model": config.model.name, "platforms": list(PLATFORMS),
       "pgen_version": pgen.__version__, "jax_version": jax.__version__,
       "source_workdir": os.path.abspath(workdir), "source_step": step,

@@ -40,13 +40,14 @@ def class_label(generator: generators.TrainedGenerator, class_name: str | None) 
 
 
 def generate(source: str, num: int, out: str, *, step: int | None = None, seed: int = 0,
-             class_name: str | None = None) -> list[str]:
+             class_name: str | None = None,
+             options: generators.RenderOptions = generators.RenderOptions()) -> list[str]:
   """Writes `num` samples of a workdir's checkpoint at `step` (default latest) or of an
   export to `out` (or, for a conditional .png without `class_name`, one grid per class);
-  returns the paths."""
+  returns the paths. `options`: StyleGAN2's truncation and noise mode."""
   if not out.endswith((".png", ".npz")):
     raise ArgumentError(f"--out={out} must end in .png (a grid) or .npz (arrays).")
-  generator = generators.load(source, step)
+  generator = generators.load(source, step, options)
   class_names = generator.class_names
   label = class_label(generator, class_name)
   labels = None if label is None else np.full((num,), label, np.int32)

@@ -5,6 +5,8 @@ an export directory, the same `render(z, labels) -> uint8 images` either way.
     generator = load("exports/fmnist")           # an export (export.json): no pgen model code
     images = sample(generator, 64, seed=0)       # latents drawn from the seed
     images = generator.render(latents_for_seeds(generator, [7, 8, 9]), None)
+    generator = load("runs/sg2", options=RenderOptions(truncation=0.7))  # StyleGAN2 only
+    images = generator.mix_styles(z_coarse, z_fine, None, 4)   # StyleGAN2 checkpoints
 
 Loading from a checkpoint needs the run's config.json and data_info.json, not its dataset;
 loading from an export needs only jax (the function is serialized StableHLO). Neither
@@ -21,13 +23,56 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pgen import checkpointing, chunks, compiler, config as config_lib, samples, sharding
-from pgen.errors import RunNotFoundError
+from pgen import checkpointing, chunks, compiler, config as config_lib, models, pixels, samples
+from pgen import sharding
+from pgen.errors import ArgumentError, RunNotFoundError
+from pgen.models import modulated
 from pgen.state import build
 
 EXPORT_INFO = "export.json"
 EXPORT_FUNCTION = "generator.stablehlo"
 SAMPLE_CHUNK = 500  # Images rendered at once: bounds memory for any number of samples.
+
+
+# The fold_in constant of the noise that noise_mode="random" draws from the latents.
+RANDOM_NOISE_STREAM = 0x4E01
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderOptions:
+  """What a StyleGAN2 generator may be asked for beyond z and labels (the defaults render
+  as the model trains its sample grids: no truncation, each layer's fixed noise)."""
+  truncation: float | None = None  # psi: w pulled towards w_avg (per class when conditional).
+  noise_mode: str | None = None  # "const", "random" (drawn from the latents) or "none".
+
+  def record(self) -> dict:
+    return {"truncation": self.truncation, "noise_mode": self.noise_mode}
+
+  def check(self, model_name: str, source: str) -> None:
+    """ArgumentError for an option the family's generator does not have."""
+    supported = models.generation_options(model_name)
+    for option, value, what in (("truncation", self.truncation, "a w to truncate"),
+                                ("noise_mode", self.noise_mode, "noise inputs")):
+      if value is not None and option not in supported:
+        raise ArgumentError(f"--{option} needs a StyleGAN2 run (model.name='stylegan2'); "
+                            f"{source} is a {model_name!r} run, whose generator has no {what}.")
+    if self.noise_mode is not None and self.noise_mode not in modulated.NOISE_MODES:
+      raise ArgumentError(f"--noise_mode={self.noise_mode} is unknown; choose one of "
+                          f"{modulated.NOISE_MODES}.")
+
+  def generator_kwargs(self, z) -> dict:
+    """The generator's keyword arguments for latents `z`; random noise is drawn from them,
+    so the same latents give the same images (render_function draws it image by image)."""
+    kwargs = {}
+    if self.truncation is not None:
+      kwargs["truncation_psi"] = self.truncation
+    if self.noise_mode is not None:
+      kwargs["noise_mode"] = self.noise_mode
+    if self.noise_mode == "random":
+      bits = jnp.sum(jax.lax.bitcast_convert_type(jnp.asarray(z, jnp.float32), jnp.uint32))
+      kwargs["rngs"] = {"noise": jax.random.fold_in(
+          jax.random.PRNGKey(RANDOM_NOISE_STREAM), bits)}
+    return kwargs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +85,11 @@ class TrainedGenerator:
   step: int  # Training step of the weights.
   source: str  # The workdir or export directory.
   config: ml_collections.ConfigDict | None = None  # The run's (None for an export).
+  options: RenderOptions = RenderOptions()  # Of `render` (an export's are fixed at export).
+  # StyleGAN2 checkpoints: (z_coarse, z_fine, labels, cutoff) -> uint8 images whose first
+  # `cutoff` ws come from z_coarse and the rest from z_fine; None otherwise.
+  mix_styles: Callable | None = None
+  num_ws: int = 0  # StyleGAN2: how many ws its synthesis network takes.
 
 
 def _run_files(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
@@ -72,37 +122,81 @@ def ema_variables(state) -> dict:
   return {"params": state.ema_g_params, "batch_stats": state.g_batch_stats}
 
 
-def render_function(setup, variables) -> Callable:
+def render_function(setup, variables, options: RenderOptions = RenderOptions()) -> Callable:
   """The pure `(z, labels) -> uint8 images` of `setup`'s generator with `variables`; an
   unconditional generator ignores `labels`."""
   conditional = bool(setup.num_classes)
 
   def render(z, labels):
-    return samples.render_images(setup.generator, variables, z, labels if conditional else None)
+    return samples.render_images(setup.generator, variables, z, labels if conditional else None,
+                                 **options.generator_kwargs(z))
 
-  return render
+  if options.noise_mode != "random":
+    return render
+
+  def render_each(z, labels):  # Each image's noise from its own latent, not the batch's.
+    labels = jnp.zeros((z.shape[0],), jnp.int32) if labels is None else labels
+    return jax.vmap(lambda z1, label: render(z1[None], label[None])[0])(z, labels)
+
+  return render_each
+
+
+def style_mixing_function(setup, variables, options: RenderOptions = RenderOptions()):
+  """StyleGAN2's `(z_coarse, z_fine, labels, cutoff) -> uint8 images`: ws [0, cutoff) from
+  z_coarse, the rest from z_fine (both truncated alike); `cutoff` is static."""
+  conditional = bool(setup.num_classes)
+  truncation = {} if options.truncation is None else {"truncation_psi": options.truncation}
+
+  def mix(z_coarse, z_fine, labels, cutoff):
+    labels = labels if conditional else None
+    coarse, fine = (setup.generator.apply(variables, z, labels, method="map_latents",
+                                          **truncation) for z in (z_coarse, z_fine))
+    ws = jnp.where(jnp.arange(coarse.shape[1])[None, :, None] < cutoff, coarse, fine)
+    synthesis = {k: v for k, v in options.generator_kwargs(z_coarse).items()
+                 if k in ("noise_mode", "rngs")}
+    return pixels.to_uint8(setup.generator.apply(variables, ws, method="synthesize",
+                                                 **synthesis))
+
+  return mix
 
 
 def from_state(setup, state, *, config: ml_collections.ConfigDict, image_shape: tuple,
-               class_names: tuple, source: str) -> TrainedGenerator:
+               class_names: tuple, source: str,
+               options: RenderOptions = RenderOptions()) -> TrainedGenerator:
   """The EMA generator of a train `state` (of `setup`, pgen.state.build's)."""
-  render = compiler.jit(render_function(setup, ema_variables(state)))
+  options.check(config.model.name, source)
+  variables = ema_variables(state)
+  render = compiler.jit(render_function(setup, variables, options))
+  mix_styles, num_ws = None, 0
+  if "truncation" in models.generation_options(config.model.name):
+    mix = compiler.jit(style_mixing_function(setup, variables, options), static_argnums=(3,))
+    mix_styles, num_ws = lambda *args: np.asarray(mix(*args)), setup.generator.num_ws  # noqa: E731
   return TrainedGenerator(
       render=lambda z, labels: np.asarray(render(z, labels)),
       latent_dim=config.model.latent_dim, image_shape=tuple(image_shape),
       class_names=tuple(class_names), conditional=bool(setup.num_classes),
-      step=int(sharding.to_host(state.step)), source=source, config=config)
+      step=int(sharding.to_host(state.step)), source=source, config=config, options=options,
+      mix_styles=mix_styles, num_ws=num_ws)
 
 
-def from_checkpoint(workdir: str, step: int | None = None) -> TrainedGenerator:
+def from_checkpoint(workdir: str, step: int | None = None,
+                    options: RenderOptions = RenderOptions()) -> TrainedGenerator:
   config, info, setup, state = restore_ema_generator(workdir, step)
   return from_state(setup, state, config=config, image_shape=info["image_shape"],
-                    class_names=info["class_names"], source=workdir)
+                    class_names=info["class_names"], source=workdir, options=options)
 
 
-def from_export(directory: str) -> TrainedGenerator:
+def from_export(directory: str, options: RenderOptions = RenderOptions()) -> TrainedGenerator:
   with open(os.path.join(directory, EXPORT_INFO)) as f:
     info = json.load(f)
+  baked = RenderOptions(info.get("truncation"), info.get("noise_mode"))
+  for option, asked, fixed in (("truncation", options.truncation, baked.truncation),
+                               ("noise_mode", options.noise_mode, baked.noise_mode)):
+    if asked is not None and asked != fixed:
+      raise ArgumentError(
+          f"--{option}={asked}: {directory} was exported with {option}={fixed}, which its "
+          f"function has built in; export the run again with --{option}={asked}, or drop "
+          f"--{option}.")
   with open(os.path.join(directory, EXPORT_FUNCTION), "rb") as f:
     exported = jax.export.deserialize(bytearray(f.read()))
 
@@ -113,17 +207,18 @@ def from_export(directory: str) -> TrainedGenerator:
   return TrainedGenerator(
       render=render, latent_dim=info["latent_dim"], image_shape=tuple(info["image_shape"]),
       class_names=tuple(info["class_names"]), conditional=info["conditional"],
-      step=info["source_step"], source=directory)
+      step=info["source_step"], source=directory, options=baked)
 
 
-def load(path: str, step: int | None = None) -> TrainedGenerator:
+def load(path: str, step: int | None = None,
+         options: RenderOptions = RenderOptions()) -> TrainedGenerator:
   """An export directory (it holds export.json) or a training workdir."""
   if os.path.isfile(os.path.join(path, EXPORT_INFO)):
     if step is not None:
       raise RunNotFoundError(f"{path} is an export of step {step}'s weights only; --step "
                              "applies to training workdirs.")
-    return from_export(path)
-  return from_checkpoint(path, step)
+    return from_export(path, options)
+  return from_checkpoint(path, step, options)
 
 
 def sample(generator: TrainedGenerator, num: int, *, seed: int = 0,

@@ -1,6 +1,7 @@
 """What the compiled train step costs, and how much of the hardware it uses.
 
-    compiled, cost = compile_step(train_step, state, batch)   # ahead of time, timed
+    compiled, cost = compile_step(jitted, state, batch)   # ahead of time, timed
+    cost = StepCost.mean([(plain_cost, 0.75), (regularized_cost, 0.25)])
     cost.flops_per_step, cost.compile_s, cost.memory_bytes    # XLA's cost and memory analyses
     peak = peak_tflops(jax.devices()[0].device_kind, "bfloat16")   # None if unknown (CPUs)
     tflops, mfu = utilization(cost.flops_per_step, step_s, peak)
@@ -51,6 +52,18 @@ class StepCost:
     return {"flops_per_step": self.flops_per_step, "compile_s": round(self.compile_s, 3),
             "memory_bytes": self.memory_bytes, "peak_memory_bytes": self.peak_memory_bytes}
 
+  @classmethod
+  def mean(cls, costs_and_shares) -> "StepCost":
+    """The cost of a step that runs each program with its share of the steps: FLOPs
+    averaged, compile times summed, the memory of the program that needs the most."""
+    costs_and_shares = list(costs_and_shares)
+    flops = [cost.flops_per_step for cost, _ in costs_and_shares]
+    most = max((cost for cost, _ in costs_and_shares),
+               key=lambda cost: cost.peak_memory_bytes or 0)
+    return cls(None if None in flops else sum(f * share for f, (_, share)
+                                              in zip(flops, costs_and_shares)),
+               sum(cost.compile_s for cost, _ in costs_and_shares), most.memory_bytes)
+
 
 def _flops(compiled) -> float | None:
   analysis = compiled.cost_analysis()
@@ -68,11 +81,16 @@ def _memory(compiled) -> dict:
           "alias": analysis.alias_size_in_bytes, "temp": analysis.temp_size_in_bytes}
 
 
+def compile_lowered(lowered):
+  """(the compiled executable of a lowered program, its StepCost)."""
+  start = time.perf_counter()
+  compiled = lowered.compile()
+  return compiled, StepCost(_flops(compiled), time.perf_counter() - start, _memory(compiled))
+
+
 def compile_step(jitted, *args):
   """(the compiled executable of `jitted` for `args`, its StepCost)."""
-  start = time.perf_counter()
-  compiled = jitted.lower(*args).compile()
-  return compiled, StepCost(_flops(compiled), time.perf_counter() - start, _memory(compiled))
+  return compile_lowered(jitted.lower(*args))
 
 
 def peak_tflops(device_kind: str, dtype: str, override: float | None = None) -> float | None:

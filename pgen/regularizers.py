@@ -1,14 +1,17 @@
-"""Gradient penalties on the discriminator, as functions of a per-example logit function.
+"""Gradient penalties: on the discriminator, as functions of a per-example logit function,
+and StyleGAN2's path-length penalty on the generator's synthesis network.
 
     penalty = r1_penalty(lambda x: d_logits(params, x), real_images)
     penalty = gradient_penalty(lambda x: d_logits(params, x), real, fake, key)
+    penalty, mean = path_length_penalty(lambda ws: synthesize(params, ws), ws, key, mean, 0.01)
 
-Both differentiate D with respect to its input image by image, so D must be a
+The first two differentiate D with respect to its input image by image, so D must be a
 per-example function (no batch normalization).
 """
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def _input_gradients(logits_fn, images):
@@ -32,3 +35,20 @@ def gradient_penalty(logits_fn, real_images, fake_images, key):
   grads = _input_gradients(logits_fn, interpolates)
   norms = jnp.sqrt(jnp.sum(jnp.square(grads), axis=(1, 2, 3)) + 1e-12)
   return jnp.mean(jnp.square(norms - 1.0))
+
+
+def path_length_penalty(synthesize, ws, key, running_mean, decay: float):
+  """StyleGAN2's path-length penalty (Karras et al. 2020, eq. 4): E (||J_w^T y||_2 - a)^2,
+  J_w the Jacobian of the images with respect to the styles ws (B, num_ws, w_dim), y a
+  random image-space direction (N(0, 1) / sqrt(H * W), so the length does not grow with
+  the resolution), and a the running mean of the lengths, moved by `decay` towards this
+  batch's mean first. Returns (penalty, the updated mean); the mean is not differentiated.
+  Multiply the penalty by the weight (2 in the paper)."""
+  images, pullback = jax.vjp(synthesize, ws)
+  height, width = images.shape[1:3]
+  direction = jax.random.normal(key, images.shape, images.dtype) / np.sqrt(height * width)
+  (grads,) = pullback(direction)
+  grads = grads.astype(jnp.promote_types(grads.dtype, jnp.float32))
+  lengths = jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=2), axis=1))
+  mean = jax.lax.stop_gradient(running_mean + decay * (jnp.mean(lengths) - running_mean))
+  return jnp.mean(jnp.square(lengths - mean)), mean

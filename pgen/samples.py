@@ -21,10 +21,11 @@ from pgen import compiler, pixels, sharding
 SAMPLE_GRID_STREAM = 0x5A3F
 
 
-def render_images(generator, variables, z, labels):
+def render_images(generator, variables, z, labels, **options):
   """uint8 images of the generator in inference mode (BatchNorm's running statistics: an
-  image depends on its latent and label only, not on the rest of the batch)."""
-  return pixels.to_uint8(generator.apply(variables, z, labels, train=False))
+  image depends on its latent and label only, not on the rest of the batch). `options`
+  go to the generator (StyleGAN2's truncation_psi, noise_mode; `rngs` for random noise)."""
+  return pixels.to_uint8(generator.apply(variables, z, labels, train=False, **options))
 
 
 def make_sampler(generator, latent_dim: int, mesh):

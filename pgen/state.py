@@ -29,20 +29,42 @@ class GANState:
   step: jax.Array  # Completed generator updates.
   rng: jax.Array  # Base key; step k uses fold_in(rng, k).
   g_params: Any
-  g_batch_stats: Any  # Generator BatchNorm (global-batch) and spectral-norm statistics.
+  # Generator statistics: BatchNorm (global-batch), spectral norm, StyleGAN2's w_avg.
+  g_batch_stats: Any
   d_params: Any
   d_batch_stats: Any  # Discriminator spectral-norm power-iteration vectors ({} without SN).
   g_opt_state: Any
   d_opt_state: Any
   ema_g_params: Any  # Exponential moving average of g_params: what sampling uses.
   augment: AugmentState  # Adaptive augmentation probability (ADA).
+  # StyleGAN2's running mean of path lengths (float32 scalar); None without the penalty.
+  path_length_mean: jax.Array | None = None
 
 
-def make_optimizers(optim: ml_collections.ConfigDict):
-  """Adam for G and D with their own learning rates and betas (TTUR)."""
-  g_tx = optax.adam(optim.g_learning_rate, b1=optim.g_betas[0], b2=optim.g_betas[1])
-  d_tx = optax.adam(optim.d_learning_rate, b1=optim.d_betas[0], b2=optim.d_betas[1])
-  return g_tx, d_tx
+def lazy_regularization_ratios(config: ml_collections.ConfigDict) -> tuple[float, float]:
+  """(G's, D's) c = k / (k + 1) for a network whose lazy regularizer takes an optimizer step
+  of its own every k steps (loss.lazy_regularization="separate"), else 1: StyleGAN2 scales
+  Adam's learning rate by c and its betas to the power c, so that k + 1 steps move the
+  weights as k steps did (Karras et al. 2020, appendix B)."""
+  if config.loss.lazy_regularization != "separate":
+    return 1.0, 1.0
+  def ratio(weight, every):
+    return every / (every + 1) if weight > 0 else 1.0
+  return (ratio(config.loss.pl_weight, config.loss.pl_every),
+          ratio(config.loss.r1_weight, config.loss.r1_every))
+
+
+def make_optimizers(config: ml_collections.ConfigDict):
+  """Adam for G and D with their own learning rates and betas (TTUR), corrected for
+  separate lazy-regularization steps."""
+  optim = config.optim
+  g_ratio, d_ratio = lazy_regularization_ratios(config)
+
+  def adam(learning_rate, betas, c):
+    return optax.adam(learning_rate * c, b1=betas[0] ** c, b2=betas[1] ** c)
+
+  return (adam(optim.g_learning_rate, optim.g_betas, g_ratio),
+          adam(optim.d_learning_rate, optim.d_betas, d_ratio))
 
 
 def example_labels(num_classes: int, batch: int):
@@ -51,7 +73,7 @@ def example_labels(num_classes: int, batch: int):
 
 
 def init_state(rng, *, generator, discriminator, g_tx, d_tx, image_shape, latent_dim,
-               num_classes, augment_probability):
+               num_classes, augment_probability, path_length_regularization=False):
   g_key, d_key, train_key = jax.random.split(rng, 3)
   labels = example_labels(num_classes, 1)
   g_vars = generator.init(g_key, jnp.zeros((1, latent_dim)), labels, train=False)
@@ -67,6 +89,7 @@ def init_state(rng, *, generator, discriminator, g_tx, d_tx, image_shape, latent
       d_opt_state=d_tx.init(d_vars["params"]),
       ema_g_params=g_vars["params"],
       augment=AugmentState.create(augment_probability),
+      path_length_mean=jnp.zeros((), jnp.float32) if path_length_regularization else None,
   )
 
 
@@ -76,7 +99,8 @@ def state_factory(config, generator, discriminator, g_tx, d_tx, mesh, image_shap
   init = functools.partial(init_state, generator=generator, discriminator=discriminator,
                            g_tx=g_tx, d_tx=d_tx, image_shape=tuple(image_shape),
                            latent_dim=config.model.latent_dim, num_classes=num_classes,
-                           augment_probability=config.augment.probability)
+                           augment_probability=config.augment.probability,
+                           path_length_regularization=config.loss.pl_weight > 0)
   rng = jax.random.PRNGKey(config.seed)
   shapes = jax.eval_shape(init, rng)
   state_sharding = jax.tree.map(lambda _: sharding.replicated(mesh), shapes)
@@ -108,7 +132,7 @@ def build(config: ml_collections.ConfigDict, mesh, image_shape, num_classes: int
   `models` (generator, discriminator) replaces the config's, e.g. with other layer kits."""
   num_classes = num_classes if config.model.conditioning != "none" else 0
   generator, discriminator = models or build_models(config, image_shape, num_classes)
-  g_tx, d_tx = make_optimizers(config.optim)
+  g_tx, d_tx = make_optimizers(config)
   abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx, mesh,
                                        image_shape, num_classes)
   return Setup(generator, discriminator, g_tx, d_tx, abstract_state, init, num_classes)

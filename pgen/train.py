@@ -57,7 +57,7 @@ def due_actions(step: int, config: ml_collections.ConfigDict, *, last: bool,
 @dataclasses.dataclass
 class LoopParts:
   """What the loop runs: built from the config by `train_and_evaluate`."""
-  train_step: Callable  # (state, batch) -> (state, metrics)
+  train_step: Any  # pgen.train_step.TrainStep: .at(step)(state, batch) -> (state, metrics)
   batches: Iterator  # Global batches from the start step on.
   sample: Callable  # samples.make_sampler's function.
   evaluator: Callable | None  # (images, labels) -> metrics, on process 0 when eval is on.
@@ -140,9 +140,9 @@ def _evaluate(config, parts: LoopParts, step: int, state) -> float:
 
 
 def _compile_step(config, parts: LoopParts, state, batch):
-  """The train step compiled ahead of time for `batch`, and a Throughput that knows its
-  FLOPs; the cost goes to the log and the run record."""
-  train_step, cost = performance.compile_step(parts.train_step, state, batch)
+  """Compiles the train step's programs ahead of time for `batch`; returns a Throughput
+  that knows their FLOPs. The cost goes to the log and the run record."""
+  cost = parts.train_step.compile(state, batch)
   device_kind = jax.devices()[0].device_kind
   peak = performance.peak_tflops(device_kind, config.model.dtype, config.peak_tflops)
   memory = cost.peak_memory_bytes
@@ -155,7 +155,7 @@ def _compile_step(config, parts: LoopParts, state, batch):
         **cost.record(), "device_kind": device_kind, "peak_tflops": peak})
   throughput = Throughput(images_per_step=config.batch_size * config.optim.d_steps,
                           flops_per_step=cost.flops_per_step, peak_tflops=peak)
-  return train_step, throughput
+  return throughput
 
 
 def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts, state,
@@ -170,13 +170,13 @@ def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts
                                           first_profile=start_step + 10, every_secs=None))
   window = MetricWindow()
   first_batch = next(parts.batches)
-  train_step, throughput = _compile_step(config, parts, state, first_batch)
+  throughput = _compile_step(config, parts, state, first_batch)
   batches = itertools.chain([first_batch], parts.batches)
   with metric_writers.ensure_flushes(parts.writer), StopRequests() as stop_requests:
     for step in range(start_step + 1, config.total_steps + 1):
       batch = throughput.next_batch(batches)
       with jax.profiler.StepTraceAnnotation("train", step_num=step):
-        state, metrics = train_step(state, batch)
+        state, metrics = parts.train_step.at(step - 1)(state, batch)
       window.add(step, metrics)
       for hook in hooks:
         hook(step)

@@ -20,15 +20,16 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import Mesh  # noqa: E402
 
-from configs import fashion_mnist_dcgan  # noqa: E402
+from configs import fashion_mnist_dcgan, fashion_mnist_stylegan2  # noqa: E402
 from pgen import config as config_lib, sharding  # noqa: E402
 from pgen.models import build_models  # noqa: E402
 from pgen.state import build  # noqa: E402
-from pgen.train_step import jit_train_step, make_train_step  # noqa: E402
+from pgen.train_step import (StepOptions, TrainStep, jit_train_step, lazy_cycle,  # noqa: E402
+                             make_train_step)
 
 NUM_STEPS = 3
 NUM_CLASSES = 10
-VARIANTS = ("default", "projection_r1_ada", "acgan_gp_resnet")
+VARIANTS = ("default", "projection_r1_ada", "acgan_gp_resnet", "stylegan2_ada")
 
 
 def configure(variant: str):
@@ -55,6 +56,16 @@ def configure(variant: str):
     config.model.g_spectral_norm = True
     config.model.attention_resolution = 16
     config.loss.gp_weight = 10.0
+  elif variant == "stylegan2_ada":
+    # Noise, style mixing, w_avg, R1 and path length as separate steps (both in steps 0 and
+    # 2), ADA's pipeline with its probability adapting.
+    config = fashion_mnist_stylegan2.get_config("smoke")
+    config.model.conditioning = "projection"
+    config.loss.r1_every = 2
+    config.loss.pl_every = 2
+    config.augment.probability = 0.5
+    config.augment.ada_target = 0.6
+    config.augment.ada_interval = 1
   elif variant != "default":
     raise ValueError(f"Unknown variant {variant!r}; choose from {VARIANTS}.")
   return config_lib.resolve(config)
@@ -97,13 +108,15 @@ def run_steps(out_path, config, devices, activations):
   models = smooth_models(config, (32, 32, 1), NUM_CLASSES) if activations == "smooth" else None
   setup = build(config, mesh, (32, 32, 1), NUM_CLASSES, models=models)
   step_fn = make_train_step(config, setup, mesh)
+  opts = StepOptions.from_config(config, setup.num_classes)
   chex.clear_trace_counter()  # Counted per mesh: each compiles its own step.
 
-  @chex.assert_max_traces(n=1)  # Traced (so compiled) once for all steps, or chex raises.
-  def traced_once(state, batch):
-    return step_fn(state, batch)
+  # Traced (so compiled) once per program of the lazy-regularization cycle, or chex raises.
+  @chex.assert_max_traces(n=len(lazy_cycle(opts)))
+  def traced_once(state, batch, phases):
+    return step_fn(state, batch, phases)
 
-  step = jit_train_step(traced_once, setup.abstract_state, mesh)
+  step = TrainStep(jit_train_step(traced_once, setup.abstract_state, mesh), opts)
   state = setup.init()
   initial = _flat(state)
   rows = config.batch_size * config.optim.d_steps
@@ -113,7 +126,7 @@ def run_steps(out_path, config, devices, activations):
   for i in range(NUM_STEPS):
     batch = {"image": jax.device_put(images[i], sharding.batch_split(mesh)),
              "label": jax.device_put(labels[i], sharding.batch_split(mesh))}
-    state, metrics = step(state, batch)
+    state, metrics = step.at(i)(state, batch)
   arrays = _flat(state)
   arrays.update({f"initial/{k}": v for k, v in initial.items()})
   arrays.update({f"metric/{k}": sharding.to_host(v) for k, v in metrics.items()})

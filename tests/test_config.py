@@ -41,7 +41,7 @@ def test_every_shipped_config_resolves_and_is_locked():
 
 
 @pytest.mark.parametrize("flat, message", [
-    ({"model.name": "vae"}, r"model.name='vae' is unknown; choose one of \('dcgan', 'resnet'\)"),
+    ({"model.name": "vae"}, r"model.name='vae' is unknown; choose one of \('dcgan', 'resnet', 'stylegan2'\)"),
     ({"model.conditioning": "concat"}, r"model.conditioning='concat' is unknown; choose one of"),
     ({"model.d_spectral_norm": 1}, r"model.d_spectral_norm=1 must be True or False"),
     ({"model.minibatch_std": -1}, r"model.minibatch_std=-1 must be an integer >= 0"),
@@ -82,7 +82,11 @@ REFUSED = {
     "sample_every_steps": 0, "checkpoint_every_steps": 0, "keep_checkpoints": 0,
     "num_sample_images": 0, "profile_steps": -1, "peak_tflops": 0.0,
     "data.synthetic_channels": 2, "data.synthetic_classes": -1, "model.dtype": "float16",
-    "model.param_dtype": "bfloat16",
+    "model.param_dtype": "bfloat16", "model.w_dim": 0, "model.mapping_layers": 0,
+    "model.mapping_lr_multiplier": 0.0, "model.channel_base": 0, "model.channel_max": 0,
+    "model.conv_clamp": -1.0, "model.style_mixing_probability": 1.1, "loss.pl_weight": -2.0,
+    "loss.pl_every": 0, "loss.pl_batch_shrink": 0, "loss.pl_decay": 1.5,
+    "loss.lazy_regularization": "sometimes",
 }
 
 

@@ -15,14 +15,16 @@ V1_WORKDIR = os.path.join(ROOT, "tests", "data", "v1_workdir")
 LAYERS = {
     "commands": ["pgen.main", "pgen.__main__", "pgen.commands", "pgen.launch_local"],
     "loop and command libraries": ["pgen.train", "pgen.generate", "pgen.evaluation.evaluate",
-                                   "pgen.export", "pgen.catalog", "pgen.interpolate"],
+                                   "pgen.export", "pgen.catalog", "pgen.interpolate",
+                                   "pgen.style_mixing"],
     "step, evaluation, sampling, config": [
         "pgen.train_step", "pgen.monitoring", "pgen.samples", "pgen.generators",
         "pgen.checkpointing",
         "pgen.config", "pgen.evaluation.scoring", "pgen.evaluation.reference",
         "pgen.evaluation.extractors", "pgen.evaluation.memorization"],
     "state, models, data, feature networks": [
-        "pgen.state", "pgen.models", "pgen.augment", "pgen.losses", "pgen.regularizers",
+        "pgen.state", "pgen.models", "pgen.augment", "pgen.ada_pipeline", "pgen.losses",
+        "pgen.regularizers",
         "pgen.data", "pgen.data.sources", "pgen.data.pipeline", "pgen.data.folder",
         "pgen.data.synthetic",
         "pgen.evaluation.classifier", "pgen.evaluation.inception", "pgen.evaluation.metrics",

@@ -5,7 +5,22 @@ import contextlib
 import os
 import sys
 
-from absl import logging
+from absl import flags, logging
+
+
+def define_render_flags() -> None:
+  """--truncation and --noise_mode: what generate and export ask of a StyleGAN2 generator."""
+  flags.DEFINE_float("truncation", None, "StyleGAN2: truncation psi, w pulled towards the "
+                     "running mean w_avg (per class when conditional); e.g. 0.7. Default: none.")
+  flags.DEFINE_enum("noise_mode", None, ["const", "random", "none"], "StyleGAN2's noise inputs: "
+                    "each layer's fixed noise (const, the default), noise drawn from the latents "
+                    "(random), or none.")
+
+
+def render_options():
+  """The generators.RenderOptions of --truncation and --noise_mode."""
+  from pgen.generators import RenderOptions  # noqa: PLC0415  (loads JAX)
+  return RenderOptions(truncation=flags.FLAGS.truncation, noise_mode=flags.FLAGS.noise_mode)
 
 
 @contextlib.contextmanager

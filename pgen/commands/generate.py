@@ -8,9 +8,13 @@ no TensorFlow.
     python -m pgen generate --export exports/fmnist --per_class 1000 --out catalog/ \
         [--postprocess autocontrast,sharpen,upscale=4]
     python -m pgen generate --export exports/fmnist --interpolate 16 --num 4 --out interp/
+    python -m pgen generate --workdir runs/sg2 --num 64 --out grid.png --truncation 0.7
+    python -m pgen generate --workdir runs/sg2 --style_mixing 4x6 --out mixing.png
 """
 
 from absl import app, flags
+
+from pgen.commands import define_render_flags, render_options
 
 flags.DEFINE_string("workdir", None, "Directory of a `python -m pgen train` run.")
 flags.DEFINE_string("export", None, "Or: a directory written by `python -m pgen export`.")
@@ -28,6 +32,12 @@ flags.DEFINE_integer("interpolate", None, "Frames per interpolation between --nu
                      "a PNG strip and a GIF each, in --out/.")
 flags.DEFINE_string("postprocess", None, "Catalogs and interpolations: e.g. "
                     "autocontrast,sharpen,upscale=4 (pgen/postprocess.py lists the steps).")
+flags.DEFINE_string("style_mixing", None, "StyleGAN2 workdirs: a ROWSxCOLUMNS grid (e.g. 4x6) "
+                    "whose cells take the coarse styles of their row's latent and the fine ones "
+                    "of their column's, into the .png --out.")
+flags.DEFINE_integer("mix_cutoff", None, "With --style_mixing: how many ws (from the first, "
+                     "coarsest layer) come from the row; default half of them.")
+define_render_flags()
 flags.mark_flags_as_required(["out"])
 FLAGS = flags.FLAGS
 
@@ -36,19 +46,27 @@ def main(argv) -> None:
   del argv
   if (FLAGS.workdir is None) == (FLAGS.export is None):
     raise app.UsageError("Give one of --workdir (a training run) or --export (an export).")
-  if FLAGS.per_class and FLAGS.interpolate:
-    raise app.UsageError("--per_class and --interpolate are different outputs; give one.")
+  if sum(bool(x) for x in (FLAGS.per_class, FLAGS.interpolate, FLAGS.style_mixing)) > 1:
+    raise app.UsageError("--per_class, --interpolate and --style_mixing are different outputs; "
+                         "give one.")
   if FLAGS.postprocess and not (FLAGS.per_class or FLAGS.interpolate):
     raise app.UsageError("--postprocess applies to catalogs (--per_class) and interpolations.")
-  from pgen import catalog, generate, generators, interpolate  # noqa: PLC0415  (loads JAX)
+  if FLAGS.mix_cutoff is not None and not FLAGS.style_mixing:
+    raise app.UsageError("--mix_cutoff applies to --style_mixing grids.")
+  from pgen import catalog, generate, generators, interpolate, style_mixing  # noqa: PLC0415
   source = FLAGS.workdir or FLAGS.export
-  if not (FLAGS.per_class or FLAGS.interpolate):
+  options = render_options()
+  if not (FLAGS.per_class or FLAGS.interpolate or FLAGS.style_mixing):
     generate.generate(source, FLAGS.num, FLAGS.out, step=FLAGS.step, seed=FLAGS.seed,
-                      class_name=FLAGS["class"].value)
+                      class_name=FLAGS["class"].value, options=options)
     return
-  generator = generators.load(source, FLAGS.step)
+  generator = generators.load(source, FLAGS.step, options)
   label = generate.class_label(generator, FLAGS["class"].value)
-  if FLAGS.per_class:
+  if FLAGS.style_mixing:
+    path = style_mixing.write_style_mixing(generator, FLAGS.out, FLAGS.style_mixing,
+                                           seed=FLAGS.seed, cutoff=FLAGS.mix_cutoff, label=label)
+    print(f"Wrote the style-mixing grid {path}.")
+  elif FLAGS.per_class:
     names = None if label is None else [generator.class_names[label]]
     result = catalog.write_catalog(generator, FLAGS.out, FLAGS.per_class, seed=FLAGS.seed,
                                    postprocess_spec=FLAGS.postprocess, class_names=names)

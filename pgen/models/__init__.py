@@ -2,6 +2,7 @@
 `build`.
 
     check_config(config)            # at config load (pgen.config.resolve)
+    generation_options("stylegan2")  # ("truncation", "noise_mode"): what generate may set
     generator, discriminator = build_models(config, image_shape=(32, 32, 1), num_classes=10)
     images = generator.apply(g_variables, z, labels, train=False)           # (B, H, W, C)
     logits, class_logits = discriminator.apply(d_variables, images, labels)  # (B,), None
@@ -19,7 +20,7 @@ import ml_collections
 from pgen.errors import ConfigError
 from pgen.models import layers
 
-FAMILIES = ("dcgan", "resnet")
+FAMILIES = ("dcgan", "resnet", "stylegan2")
 CONDITIONINGS = layers.CONDITIONINGS
 
 
@@ -28,6 +29,12 @@ def family(name: str):
   if name not in FAMILIES:
     raise ConfigError(f"model.name={name!r} is unknown; choose one of {FAMILIES}.")
   return importlib.import_module(f"pgen.models.{name}")
+
+
+def generation_options(name: str) -> tuple[str, ...]:
+  """What `generate` may set for the family's generator beyond z and labels (StyleGAN2:
+  "truncation", "noise_mode")."""
+  return family(name).GENERATION_OPTIONS
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
@@ -46,7 +53,22 @@ def check_config(config: ml_collections.ConfigDict) -> None:
         f"model.minibatch_std={group_size} must divide batch_size={config.batch_size} (the "
         "discriminator's statistics are over groups of the global batch); choose a divisor "
         "of batch_size, or 0 to turn the layer off.")
+  _check_path_length(config)
   family(model.name).check_config(model)
+
+
+def _check_path_length(config: ml_collections.ConfigDict) -> None:
+  if not config.loss.pl_weight:
+    return
+  if config.model.name != "stylegan2":
+    raise ConfigError(
+        f"loss.pl_weight={config.loss.pl_weight} needs model.name='stylegan2' (path lengths "
+        f"are measured through its mapping network); model.name={config.model.name!r} has "
+        "none, so set loss.pl_weight=0.")
+  if config.batch_size % config.loss.pl_batch_shrink:
+    raise ConfigError(
+        f"loss.pl_batch_shrink={config.loss.pl_batch_shrink} must divide "
+        f"batch_size={config.batch_size} (the path-length batch is batch_size / it).")
 
 
 def build_models(config: ml_collections.ConfigDict, image_shape, num_classes: int = 0):

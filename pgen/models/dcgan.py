@@ -32,6 +32,7 @@ import ml_collections
 from pgen.errors import ConfigError
 from pgen.models import layers
 
+GENERATION_OPTIONS = ()  # What `generate` may set beyond z and labels: nothing.
 UPSAMPLE_MODES = ("subpixel", "nearest", "transpose")
 DOWNSAMPLE_MODES = ("space_to_depth", "strided")
 

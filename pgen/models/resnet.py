@@ -24,6 +24,7 @@ from pgen.errors import ConfigError
 from pgen.models import layers
 
 _init = nn.initializers.xavier_uniform()  # SNGAN's initialization.
+GENERATION_OPTIONS = ()  # What `generate` may set beyond z and labels: nothing.
 
 
 def check_config(model: ml_collections.ConfigDict) -> None:
