@@ -1,0 +1,295 @@
+r"""Quality per minute on this machine: trains Fashion-MNIST recipes for a fixed wall-clock
+budget, scores the EMA generator at fixed points, and writes bench/QUALITY.md and
+bench/quality.png (FD against minutes and against images seen, every recipe on one
+figure).
+
+    python bench/quality.py --recipe dcgan [--seeds 0,1,2]       # a recipe of RECIPES
+    python bench/quality.py --all                                # every recipe at its seeds
+    python bench/quality.py --report                             # tables and plot only
+    python bench/quality.py --config configs/x.py --set model.g_width=32 --name mine
+
+Points: 5, 10 and 15 minutes of training (the wall clock of the steps and their input;
+compilation and scoring are not counted) and 100k, 250k and 500k images seen, those a run
+reaches by the last minute point (`--minutes` sets the points, e.g. 5,10,20,30). At each
+point the EMA generator makes 10,000 images (balanced over the classes for conditional
+recipes) scored against the 60,000 training images in pgen's classifier features: FD, KID,
+precision/recall, density/coverage, class entropy, and class accuracy when conditional.
+Every run appends a line to bench/quality/results.jsonl: recipe, config and overrides,
+seed, commit, machine, throughput and the metrics at each point. The tables and the plot
+are made from all lines, the newest run of each (recipe, seed) counting.
+
+Runs are timed by the wall clock, so run nothing else on the machine meanwhile; each line
+keeps the run's images/s, which shows a disturbed run.
+"""
+
+import argparse
+import datetime
+import importlib.util
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+RESULTS = os.path.join(ROOT, "bench", "quality", "results.jsonl")
+REPORT = os.path.join(ROOT, "bench", "QUALITY.md")
+PLOT = os.path.join(ROOT, "bench", "quality.png")
+MINUTES = (5, 10, 15)
+KIMG = (100, 250, 500)
+NUM_SAMPLES = 10_000
+METRICS = ("fd", "kid", "precision", "recall", "density", "coverage", "class_entropy",
+           "class_accuracy")
+
+# name -> (config file, overrides, seeds, what it is). The shipped configs first; the others
+# are the recipes tried for a faster default (issue: quality per minute), losers included.
+RECIPES = {
+    "dcgan": ("configs/fashion_mnist_dcgan.py", {}, (0, 1, 2), "the default config"),
+    "dcgan_r1_ada": ("configs/fashion_mnist_dcgan_r1_ada.py", {}, (0,), "shipped"),
+    "sngan_cond": ("configs/fashion_mnist_sngan_cond.py", {}, (0,), "shipped, conditional"),
+    "stylegan2": ("configs/fashion_mnist_stylegan2.py", {}, (0,), "shipped"),
+}
+
+
+def _load_config(path: str, overrides: dict):
+  spec, _, variant = path.partition(":")
+  module_spec = importlib.util.spec_from_file_location("quality_config", os.path.join(ROOT, spec))
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  config = module.get_config(variant) if variant else module.get_config()
+  for key, value in overrides.items():
+    node = config
+    *sections, name = key.split(".")
+    for section in sections:
+      node = node[section]
+    node[name] = value
+  return config
+
+
+def _parse_value(text: str):
+  try:
+    return json.loads(text)
+  except json.JSONDecodeError:
+    return text
+
+
+def _machine() -> str:
+  model = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
+                if line.startswith("model name")), platform.processor())
+  return f"{model}, {os.cpu_count()} cores"
+
+
+def _commit() -> str:
+  rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                       text=True).stdout.strip()
+  dirty = subprocess.run(["git", "status", "--porcelain", "--", "pgen", "configs"], cwd=ROOT,
+                         capture_output=True, text=True).stdout.strip()
+  return rev + ("+changes" if dirty else "")
+
+
+def _sample(sampler, state, config, num_classes, key):
+  """NUM_SAMPLES EMA images in chunks of 1,000 (and their labels when conditional)."""
+  import jax  # noqa: PLC0415
+  import numpy as np  # noqa: PLC0415
+  from pgen import samples  # noqa: PLC0415
+  labels = samples.balanced_labels(NUM_SAMPLES, num_classes)
+  chunks = []
+  for i, start in enumerate(range(0, NUM_SAMPLES, 1000)):
+    chunk_labels = None if labels is None else labels[start:start + 1000]
+    chunks.append(sampler(state.ema_g_params, state.g_batch_stats, jax.random.fold_in(key, i),
+                          1000, chunk_labels))
+  return np.concatenate(chunks), labels
+
+
+def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print) -> dict:
+  """Trains `config` to the last of `minutes` of training time, scoring at every point of
+  `minutes` and of `kimg` it reaches."""
+  import jax  # noqa: PLC0415
+  from pgen import config as config_lib, data, samples, sharding  # noqa: PLC0415
+  from pgen.evaluation.scoring import Evaluator  # noqa: PLC0415
+  from pgen.state import build  # noqa: PLC0415
+  from pgen.train_step import compile_train_step, input_config  # noqa: PLC0415
+
+  config.eval.num_samples, config.eval.reference_split = NUM_SAMPLES, "train"
+  config.eval.num_reference = None
+  config = config_lib.resolve(config)
+  mesh = sharding.make_mesh()
+  dataset = data.open_dataset(config)
+  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
+  train_step = compile_train_step(config, setup, mesh)
+  state = setup.init()
+  batches = dataset.batches(input_config(config), mesh, start_step=0)
+  first = next(batches)
+  start = time.perf_counter()
+  train_step.compile(state, first)
+  compile_s = time.perf_counter() - start
+  evaluator = Evaluator(config, dataset.builder)
+  sampler = samples.make_sampler(setup.generator, config.model.latent_dim, mesh)
+  key = jax.random.fold_in(samples.grid_key(config.seed), 1)
+  images_per_step = config.batch_size * config.optim.d_steps
+  pending = sorted([("minutes", m, m * 60.0) for m in minutes] +
+                   [("kimg", k, None) for k in kimg], key=lambda p: (p[2] is None, p[1]))
+  points, training_s, images, step = [], 0.0, 0, 0
+  for batch in itertools.chain([first], batches):
+    tick = time.perf_counter()
+    state, metrics = train_step.at(step)(state, batch)
+    jax.block_until_ready(state.step)
+    training_s += time.perf_counter() - tick
+    step, images = step + 1, images + images_per_step
+    due = [p for p in pending if (p[0] == "minutes" and training_s >= p[2]) or
+           (p[0] == "kimg" and images >= p[1] * 1000)]
+    for kind, value, _ in due:
+      pending.remove((kind, value, _))
+      losses = {k: float(sharding.to_host(v)) for k, v in metrics.items()}
+      generated, labels = _sample(sampler, state, config, setup.num_classes, key)
+      result = evaluator(generated, labels)
+      point = {"kind": kind, "at": value, "minutes": training_s / 60, "images": images,
+               "step": step, **{m: result[m] for m in METRICS if m in result},
+               "losses_finite": all(map(lambda v: v == v and abs(v) != float("inf"),
+                                        losses.values()))}
+      points.append(point)
+      progress(f"  {kind} {value}: step {step}, {images} images, {training_s / 60:.1f} min, "
+               f"FD {point['fd']:.2f}, recall {point.get('recall', float('nan')):.3f}")
+    if not any(p[0] == "minutes" for p in pending):
+      break
+  return {"compile_s": compile_s, "images_per_s": images / training_s, "steps": step,
+          "points": points, "config": config.to_dict()}
+
+
+def run(name: str, config_path: str, overrides: dict, seed: int, minutes, kimg) -> dict:
+  config = _load_config(config_path, overrides)
+  config.seed = seed
+  started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+  print(f"{name} seed {seed}: {config_path} {overrides or ''}", flush=True)
+  result = train_and_score(config, minutes, kimg, progress=lambda s: print(s, flush=True))
+  line = {"recipe": name, "config_file": config_path, "overrides": overrides, "seed": seed,
+          "commit": _commit(), "machine": _machine(), "started": started, **result}
+  os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+  with open(RESULTS, "a") as f:
+    f.write(json.dumps(line) + "\n")
+  return line
+
+
+def _results() -> list[dict]:
+  if not os.path.exists(RESULTS):
+    return []
+  latest = {}
+  for line in open(RESULTS):
+    entry = json.loads(line)
+    latest[(entry["recipe"], entry["seed"])] = entry
+  return list(latest.values())
+
+
+def _at(entry, kind, value, metric):
+  return next((p.get(metric) for p in entry["points"] if p["kind"] == kind and p["at"] == value),
+              None)
+
+
+def _fmt(value, digits=2):
+  return "—" if value is None else f"{value:.{digits}f}"
+
+
+def report() -> str:
+  """bench/QUALITY.md's tables (and the plot) from every run in results.jsonl."""
+  import numpy as np  # noqa: PLC0415
+  entries = sorted(_results(), key=lambda e: (list(RECIPES).index(e["recipe"])
+                                              if e["recipe"] in RECIPES else 99, e["recipe"],
+                                              e["seed"]))
+  lines = ["# Quality per minute", "",
+           "Generated by `python bench/quality.py` (its docstring says how); edit the script, "
+           "not this file.", ""]
+  machines = sorted({e["machine"] for e in entries})
+  lines += [f"Machine{'s' if len(machines) > 1 else ''}: " + "; ".join(machines) + ".", ""]
+  for kind, points, unit in (("minutes", sorted({p["at"] for e in entries for p in e["points"]
+                                                  if p["kind"] == "minutes"}), "min"),
+                             ("kimg", KIMG, "k images")):
+    header = " | ".join(f"FD @{v} {unit}" for v in points)
+    lines += [f"## By {'training time' if kind == 'minutes' else 'images seen'}", "",
+              f"| recipe | seed | {header} | recall | precision | class acc. | images/s | commit |",
+              "|---|---|" + "---|" * len(points) + "---|---|---|---|---|"]
+    for e in entries:
+      last = points[-1] if points else None
+      cells = " | ".join(_fmt(_at(e, kind, v, "fd")) for v in points)
+      lines.append(f"| {e['recipe']} | {e['seed']} | {cells} | "
+                   f"{_fmt(_at(e, kind, last, 'recall'), 3)} | "
+                   f"{_fmt(_at(e, kind, last, 'precision'), 3)} | "
+                   f"{_fmt(_at(e, kind, last, 'class_accuracy'), 3)} | "
+                   f"{e['images_per_s']:.0f} | {e['commit']} |")
+    lines.append("")
+  lines += ["## Seeds", "", "| recipe | seeds | FD at the last minute point: mean ± std (min-max) |",
+            "|---|---|---|"]
+  by_recipe = {}
+  for e in entries:
+    last = max(p["at"] for p in e["points"] if p["kind"] == "minutes")
+    by_recipe.setdefault(e["recipe"], []).append(_at(e, "minutes", last, "fd"))
+  for recipe, fds in by_recipe.items():
+    if len(fds) > 1:
+      fds = np.asarray(fds)
+      lines.append(f"| {recipe} | {len(fds)} | {fds.mean():.2f} ± {fds.std(ddof=1):.2f} "
+                   f"({fds.min():.2f}-{fds.max():.2f}) |")
+  lines += ["", "## Recipes", "", "| recipe | config | overrides |", "|---|---|---|"]
+  for e in entries:
+    if e["seed"] == min(x["seed"] for x in entries if x["recipe"] == e["recipe"]):
+      overrides = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in e["overrides"].items()) or "—"
+      lines.append(f"| {e['recipe']} | `{e['config_file']}` | {overrides} |")
+  _plot(entries)
+  return "\n".join(lines) + "\n"
+
+
+def _plot(entries) -> None:
+  import matplotlib  # noqa: PLC0415
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # noqa: PLC0415
+  figure, (by_time, by_images) = plt.subplots(1, 2, figsize=(12, 4.5))
+  for e in entries:
+    points = sorted(e["points"], key=lambda p: p["images"])
+    label = f"{e['recipe']} (seed {e['seed']})"
+    line, = by_time.plot([p["minutes"] for p in points], [p["fd"] for p in points], "o-",
+                         label=label)
+    by_images.plot([p["images"] / 1000 for p in points], [p["fd"] for p in points], "o-",
+                   color=line.get_color())
+  for axes, xlabel in ((by_time, "training minutes"), (by_images, "thousands of images seen")):
+    axes.set_xlabel(xlabel)
+    axes.set_ylabel("FD (pgen classifier, 10k samples)")
+    axes.set_yscale("log")
+    axes.grid(True, which="both", alpha=0.3)
+  by_time.legend(fontsize=7)
+  figure.tight_layout()
+  figure.savefig(PLOT, dpi=110)
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+  parser.add_argument("--recipe", action="append", default=[], choices=list(RECIPES))
+  parser.add_argument("--all", action="store_true", help="Every recipe at its seeds.")
+  parser.add_argument("--report", action="store_true", help="Only write QUALITY.md and the plot.")
+  parser.add_argument("--config", help="A config file (with --name and --set) instead of a recipe.")
+  parser.add_argument("--set", action="append", default=[], help="KEY=VALUE (JSON values).")
+  parser.add_argument("--name", help="The recipe name of --config runs.")
+  parser.add_argument("--seeds", help="Comma-separated seeds (default: the recipe's).")
+  parser.add_argument("--minutes", default=",".join(map(str, MINUTES)))
+  args = parser.parse_args()
+  minutes = tuple(json.loads(m) for m in args.minutes.split(","))
+  seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
+  runs = []
+  if args.config:
+    overrides = dict((k, _parse_value(v)) for k, v in (s.split("=", 1) for s in args.set))
+    runs += [(args.name or os.path.basename(args.config), args.config, overrides, s)
+             for s in seeds or (0,)]
+  for name in (list(RECIPES) if args.all else args.recipe):
+    path, overrides, default_seeds, _ = RECIPES[name]
+    runs += [(name, path, overrides, s) for s in seeds or default_seeds]
+  for name, path, overrides, seed in runs:
+    run(name, path, overrides, seed, minutes, KIMG)
+  if runs or args.report:
+    with open(REPORT, "w") as f:
+      f.write(report())
+    print(f"Wrote {REPORT} and {PLOT}.")
+
+
+if __name__ == "__main__":
+  main()
