@@ -7,8 +7,10 @@ several per-device batch sizes: images/s, step ms, TFLOP/s, MFU, memory, compile
         --profile /tmp/trace                           # a jax.profiler trace of one entry
 
 Batches come from `data.name="synthetic"` (made on the device: the step alone, no input
-pipeline). Each entry compiles ahead of time (XLA's cost and memory analyses give FLOPs
-and memory), runs `--warmup` steps, then times `--steps`. MFU is pgen.performance's: the
+pipeline). Each entry compiles ahead of time every program of its lazy-regularization
+cycle (XLA's cost and memory analyses give FLOPs and memory, averaged over the cycle),
+runs `--warmup` steps, then times `--steps` (StyleGAN2's cycle is 16 steps: R1 every 16,
+path length every 4). MFU is pgen.performance's: the
 step's FLOPs per second over the device's dense peak for the dtype. Needs jax, flax, optax,
 numpy and ml_collections only (no TensorFlow, TFDS or CLU). Entries run cheapest first and
 stop when `--budget_s` is spent, so a lease of the accelerator is never overrun; the
@@ -26,7 +28,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
-from configs import catalog_resnet64, fashion_mnist_dcgan, stanford_online_products_dcgan  # noqa: E402
+from configs import (catalog_resnet64, catalog_stylegan2, fashion_mnist_dcgan,  # noqa: E402
+                     fashion_mnist_stylegan2, stanford_online_products_dcgan,
+                     stanford_online_products_stylegan2)
 from pgen import config as config_lib, data, performance, sharding  # noqa: E402
 from pgen.data import synthetic  # noqa: E402
 from pgen.state import build  # noqa: E402
@@ -38,9 +42,13 @@ FAMILIES = {
     "dcgan64": (stanford_online_products_dcgan, 64, 3, (64, 256, 512)),
     "resnet64": (catalog_resnet64, 64, 3, (32, 128, 256)),
     "resnet128": (catalog_resnet64, 128, 3, (16, 64, 128)),
+    "stylegan2_32": (fashion_mnist_stylegan2, 32, 1, (32, 128, 512)),
+    "stylegan2_128": (stanford_online_products_stylegan2, 128, 3, (16, 32, 64)),
+    "stylegan2_256": (catalog_stylegan2, 256, 3, (8, 16, 32)),
 }
 TINY = {"dcgan32": (fashion_mnist_dcgan, 32, 1, (8,)),
-        "resnet32": (catalog_resnet64, 32, 3, (8,))}
+        "resnet32": (catalog_resnet64, 32, 3, (8,)),
+        "stylegan2_32": (fashion_mnist_stylegan2, 32, 1, (8,))}
 
 
 def bench_config(module, resolution, channels, batch_size, dtype, tiny):

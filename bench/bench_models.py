@@ -2,6 +2,7 @@ r"""Forward + backward speed of generator + discriminator pairs: prints a Markdo
 
     python bench/bench_models.py [--batch 64] [--resolution 32] [--min_seconds 20]
         [--only resnet_w64,dcgan]   # a subset of the variant names below
+    python bench/bench_models.py --resolution 128 --batch 8 --only dcgan,resnet_w64,stylegan2
 
 Times `jax.jit(jax.grad(loss))` with respect to both networks' parameters, where the loss
 runs G on `batch` latents and D on the concatenation of `batch` real and `batch` fake
@@ -38,6 +39,12 @@ VARIANTS = {
     "resnet_w128": {"name": "resnet", "g_width": 128, "d_width": 128, "d_spectral_norm": True},
     "resnet_w128_attn16": {"name": "resnet", "g_width": 128, "d_width": 128,
                            "d_spectral_norm": True, "attention_resolution": 16},
+    # StyleGAN2 as configs/fashion_mnist_stylegan2.py (CPU-sized) and at StyleGAN2-ADA's
+    # widths for up to 512 px (configs/catalog_stylegan2.py).
+    "stylegan2_cpu": {"name": "stylegan2", "latent_dim": 128, "w_dim": 128, "mapping_layers": 2,
+                      "channel_base": 1024, "channel_max": 128, "minibatch_std": 4},
+    "stylegan2": {"name": "stylegan2", "latent_dim": 512, "w_dim": 512, "mapping_layers": 2,
+                  "channel_base": 16384, "channel_max": 512, "minibatch_std": 4},
 }
 
 
@@ -59,9 +66,11 @@ def time_variant(overrides, batch, resolution, min_seconds):
   d_vars = discriminator.init(d_key, real, train=False)
   g_stats, d_stats = g_vars.get("batch_stats", {}), d_vars.get("batch_stats", {})
 
+  rngs = {"noise": jax.random.PRNGKey(1), "mixing": jax.random.PRNGKey(2)}  # StyleGAN2's.
+
   def loss(g_params, d_params):
     fake, _ = generator.apply({"params": g_params, "batch_stats": g_stats}, z, train=True,
-                              mutable=["batch_stats"])
+                              mutable=["batch_stats"], rngs=rngs)
     (logits, _), _ = discriminator.apply({"params": d_params, "batch_stats": d_stats},
                                          jnp.concatenate([real, fake]), train=True,
                                          mutable=["batch_stats"])

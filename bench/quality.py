@@ -52,6 +52,14 @@ RECIPES = {
     "dcgan_r1_ada": ("configs/fashion_mnist_dcgan_r1_ada.py", {}, (0,), "shipped"),
     "sngan_cond": ("configs/fashion_mnist_sngan_cond.py", {}, (0,), "shipped, conditional"),
     "stylegan2": ("configs/fashion_mnist_stylegan2.py", {}, (0,), "shipped"),
+    "dcgan_r1": ("configs/fashion_mnist_dcgan.py",
+                 {"loss.r1_weight": 0.1, "model.minibatch_std": 4}, (0,),
+                 "lazy R1 (gamma 0.1, every 16) and minibatch stddev"),
+    "dcgan_fast": ("configs/fashion_mnist_dcgan.py",
+                   {"optim.g_learning_rate": 5e-4, "optim.d_learning_rate": 5e-4,
+                    "optim.g_betas": [0.5, 0.99], "optim.d_betas": [0.5, 0.99],
+                    "ema.half_life_images": 50_000}, (0,),
+                   "learning rates 5e-4, Adam b2 0.99, EMA half-life 50k images"),
 }
 
 
