@@ -7,6 +7,7 @@ figure).
     python bench/quality.py --all                                # every recipe at its seeds
     python bench/quality.py --report                             # tables and plot only
     python bench/quality.py --config configs/x.py --set model.g_width=32 --name mine
+    python bench/quality.py --recipe stylegan2 --minutes 5,10,15,20,25,30 --workdir runs/q
 
 Points: 5, 10 and 15 minutes of training (the wall clock of the steps and their input;
 compilation and scoring are not counted) and 100k, 250k and 500k images seen, those a run
@@ -60,6 +61,11 @@ RECIPES = {
                     "optim.g_betas": [0.5, 0.99], "optim.d_betas": [0.5, 0.99],
                     "ema.half_life_images": 50_000}, (0,),
                    "learning rates 5e-4, Adam b2 0.99, EMA half-life 50k images"),
+    "dcgan_fast_r1": ("configs/fashion_mnist_dcgan.py",
+                      {"optim.g_learning_rate": 5e-4, "optim.d_learning_rate": 5e-4,
+                       "optim.g_betas": [0.5, 0.99], "optim.d_betas": [0.5, 0.99],
+                       "ema.half_life_images": 50_000, "loss.r1_weight": 0.1,
+                       "model.minibatch_std": 4}, (0,), "dcgan_fast with dcgan_r1's R1"),
 }
 
 
@@ -113,9 +119,22 @@ def _sample(sampler, state, config, num_classes, key):
   return np.concatenate(chunks), labels
 
 
-def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print) -> dict:
+def _save_run(workdir: str, config, mesh, info, state) -> None:
+  """The final state as a training workdir (config.json, data_info.json, a checkpoint), so
+  that `python -m pgen generate --workdir` and `export` read it."""
+  from pgen import checkpointing, run_record  # noqa: PLC0415
+  os.makedirs(workdir, exist_ok=True)
+  run_record.write_run_record(workdir, config, mesh, 0)
+  run_record.write_data_info(workdir, info)
+  manager = checkpointing.create_manager(workdir, config)
+  checkpointing.save(manager, int(state.step), state)
+  checkpointing.finish(manager)
+
+
+def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
+                    workdir: str | None = None) -> dict:
   """Trains `config` to the last of `minutes` of training time, scoring at every point of
-  `minutes` and of `kimg` it reaches."""
+  `minutes` and of `kimg` it reaches; with `workdir`, leaves the final state there as a run."""
   import jax  # noqa: PLC0415
   from pgen import config as config_lib, data, samples, sharding  # noqa: PLC0415
   from pgen.evaluation.scoring import Evaluator  # noqa: PLC0415
@@ -164,29 +183,34 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print) -> dict:
                f"FD {point['fd']:.2f}, recall {point.get('recall', float('nan')):.3f}")
     if not any(p[0] == "minutes" for p in pending):
       break
+  if workdir:
+    _save_run(workdir, config, mesh, dataset.info, state)
   return {"compile_s": compile_s, "images_per_s": images / training_s, "steps": step,
           "points": points, "config": config.to_dict()}
 
 
-def run(name: str, config_path: str, overrides: dict, seed: int, minutes, kimg) -> dict:
+def run(name: str, config_path: str, overrides: dict, seed: int, minutes, kimg,
+        results: str = RESULTS, workdir: str | None = None) -> dict:
   config = _load_config(config_path, overrides)
   config.seed = seed
   started = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+  commit = _commit()  # Of the code this process imported.
   print(f"{name} seed {seed}: {config_path} {overrides or ''}", flush=True)
-  result = train_and_score(config, minutes, kimg, progress=lambda s: print(s, flush=True))
+  result = train_and_score(config, minutes, kimg, progress=lambda s: print(s, flush=True),
+                           workdir=workdir and os.path.join(workdir, f"{name}_seed{seed}"))
   line = {"recipe": name, "config_file": config_path, "overrides": overrides, "seed": seed,
-          "commit": _commit(), "machine": _machine(), "started": started, **result}
-  os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
-  with open(RESULTS, "a") as f:
+          "commit": commit, "machine": _machine(), "started": started, **result}
+  os.makedirs(os.path.dirname(results), exist_ok=True)
+  with open(results, "a") as f:
     f.write(json.dumps(line) + "\n")
   return line
 
 
-def _results() -> list[dict]:
-  if not os.path.exists(RESULTS):
+def _results(results: str = RESULTS) -> list[dict]:
+  if not os.path.exists(results):
     return []
   latest = {}
-  for line in open(RESULTS):
+  for line in open(results):
     entry = json.loads(line)
     latest[(entry["recipe"], entry["seed"])] = entry
   return list(latest.values())
@@ -280,6 +304,10 @@ def main():
   parser.add_argument("--name", help="The recipe name of --config runs.")
   parser.add_argument("--seeds", help="Comma-separated seeds (default: the recipe's).")
   parser.add_argument("--minutes", default=",".join(map(str, MINUTES)))
+  parser.add_argument("--workdir", help="Leave each run's final state in WORKDIR/<recipe>_seed<s> "
+                      "(a run that generate and export read).")
+  parser.add_argument("--results", default=RESULTS,
+                      help="The results file runs append to (e.g. another checkout's).")
   args = parser.parse_args()
   minutes = tuple(json.loads(m) for m in args.minutes.split(","))
   seeds = tuple(int(s) for s in args.seeds.split(",")) if args.seeds else None
@@ -292,7 +320,7 @@ def main():
     path, overrides, default_seeds, _ = RECIPES[name]
     runs += [(name, path, overrides, s) for s in seeds or default_seeds]
   for name, path, overrides, seed in runs:
-    run(name, path, overrides, seed, minutes, KIMG)
+    run(name, path, overrides, seed, minutes, KIMG, args.results, args.workdir)
   if runs or args.report:
     with open(REPORT, "w") as f:
       f.write(report())

@@ -43,9 +43,10 @@ def checkpoint_dir(workdir: str) -> str:
 
 
 def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None,
-                   *, read_only: bool = False) -> ocp.CheckpointManager:
+                   *, read_only: bool = False, item_handler=None) -> ocp.CheckpointManager:
   """A manager keeping the newest `keep_checkpoints` and, when the run evaluates, also the
-  checkpoint with the lowest Frechet distance."""
+  checkpoint with the lowest Frechet distance. `item_handler` replaces Orbax's
+  StandardCheckpointHandler (tests/faults/ pass one that pauses inside a save)."""
   if read_only:
     options = ocp.CheckpointManagerOptions(read_only=True, create=False)
   else:
@@ -58,9 +59,13 @@ def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None
         preservation_policy=keep,
         enable_async_checkpointing=True,
         cleanup_tmp_directories=True,  # Half-written saves of a killed run.
+        # The step's directory is made in save() itself: a workdir that cannot take it (no
+        # permission, gone) fails there, instead of in a background thread whose signal
+        # other threads would wait for forever, keeping the process from exiting.
+        async_options=ocp.AsyncOptions(create_directories_asynchronously=False),
         create=True)
   return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
-                               item_handlers=ocp.StandardCheckpointHandler())
+                               item_handlers=item_handler or ocp.StandardCheckpointHandler())
 
 
 def _leaf_name(path) -> str:
@@ -160,7 +165,9 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | N
       raise CheckpointDamagedError(f"Checkpoint {step} in {manager.directory} is damaged: {e}. "
                                    "Choose another --step.") from e
   damaged = []
-  for candidate in sorted(manager.all_steps(), reverse=True):
+  candidates = sorted(manager.all_steps(), reverse=True)
+  while candidates:
+    candidate = candidates.pop(0)
     state, problem = None, None
     try:
       state = _restore(manager, candidate, abstract_state)
@@ -169,6 +176,11 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | N
     if _everywhere(problem is None):
       _set_aside(manager, damaged, move_damaged_to)
       return state
+    if not os.path.isdir(os.path.join(manager.directory, str(candidate))):
+      # Deleted while read (a training run's keep policy): the newer ones are intact.
+      manager.reload()
+      candidates = sorted((s for s in manager.all_steps() if s not in damaged), reverse=True)
+      continue
     logging.warning("Checkpoint %d in %s is damaged (%s); trying the one before it.", candidate,
                     manager.directory, problem or "on another process")
     damaged.append(candidate)

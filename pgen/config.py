@@ -18,7 +18,7 @@ from typing import Any, Callable
 
 import ml_collections
 
-from pgen import augment, data, losses, models
+from pgen import augment, data, losses, models, recovery
 from pgen.data import options as data_options
 from pgen.errors import ConfigError, RunNotFoundError
 from pgen.evaluation import extractors
@@ -44,6 +44,7 @@ def defaults() -> ml_collections.ConfigDict:
   config.loss, config.optim = _objective_defaults()
   config.augment, config.ema = _augment_and_ema_defaults()
   config.eval = _eval_defaults()
+  config.train = _train_defaults()
   config.log_every_steps = 100
   config.sample_every_steps = 1000
   config.checkpoint_every_steps = 1000
@@ -203,6 +204,26 @@ def _eval_defaults() -> ml_collections.ConfigDict:
   return eval_
 
 
+def _train_defaults() -> ml_collections.ConfigDict:
+  """What the run does when training fails (pgen/recovery.py)."""
+  train = ml_collections.ConfigDict()
+  # A NaN or infinite loss or gradient norm: "stop" (an error naming the step) or
+  # "rollback" (restore the newest checkpoint and resume at the failed step, skipping the
+  # batches that led there).
+  train.on_nonfinite = "stop"
+  # A collapse that in-training evaluation sees (the thresholds below): "ignore", "stop" or
+  # "rollback".
+  train.on_collapse = "ignore"
+  # Collapse when an evaluation's FD exceeds this times the run's best; 0 = off.
+  train.collapse_fd_ratio = 0.0
+  # Collapse when the generated class histogram's entropy (nats; pgen's classifier, log 10
+  # = 2.30 for uniform Fashion-MNIST) falls below this; 0 = off.
+  train.collapse_min_class_entropy = 0.0
+  train.max_rollbacks = 3  # Then the run stops with an error that lists them.
+  train.rollback_lr_scale = 1.0  # Both learning rates are multiplied by this per rollback.
+  return train
+
+
 # ---- Checks of single values: each returns None, or what the value must be.
 
 Check = Callable[[Any], str | None]
@@ -288,6 +309,12 @@ RULES: dict[str, Check] = {
     "data.synthetic_classes": at_least(0),
     "model.dtype": one_of(("float32", "bfloat16")),
     "model.param_dtype": one_of(("float32",)),
+    "train.on_nonfinite": one_of(recovery.NONFINITE_POLICIES),
+    "train.on_collapse": one_of(recovery.COLLAPSE_POLICIES),
+    "train.collapse_fd_ratio": lambda v: None if v == 0 or v > 1 else "must be 0 (off) or > 1",
+    "train.collapse_min_class_entropy": at_least(0.0),
+    "train.max_rollbacks": at_least(0),
+    "train.rollback_lr_scale": lambda v: None if 0 < v <= 1 else "must be in (0, 1]",
     "model.w_dim": at_least(1),
     "model.mapping_layers": at_least(1),
     "model.mapping_lr_multiplier": lambda v: None if 0 < v <= 1 else "must be in (0, 1]",

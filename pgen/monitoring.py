@@ -22,7 +22,11 @@ from pgen.errors import PgenError
 
 
 class NonFiniteLossError(PgenError, FloatingPointError):
-  """A loss or gradient norm became NaN or infinite."""
+  """A loss or gradient norm became NaN or infinite: at `step`, in the metrics `names`."""
+
+  def __init__(self, message: str, step: int, names=()):
+    super().__init__(message)
+    self.step, self.names = step, tuple(names)
 
 
 class MetricWindow:
@@ -45,7 +49,8 @@ class MetricWindow:
         raise NonFiniteLossError(
             f"Non-finite {', '.join(bad)} at step {step} (first bad step in the window "
             f"{first}..{step}): {values}. Nothing from this step on was checkpointed. Lower "
-            "the learning rates or add regularization, then resume from the last checkpoint.")
+            "the learning rates or add regularization (or set train.on_nonfinite='rollback'), "
+            "then resume from the last checkpoint.", step=step, names=bad)
       self._host.append((step, values))
     self._pending = []
 

@@ -114,6 +114,12 @@ def layout(mesh) -> dict:
   }
 
 
+def write_data_info(workdir: str, info) -> None:
+  """data_info.json: what generate needs of the dataset (image shape, class names)."""
+  with open(os.path.join(workdir, "data_info.json"), "w") as f:
+    json.dump({"image_shape": info.image_shape, "class_names": info.class_names}, f)
+
+
 def write_run_record(workdir: str, config, mesh, start_step: int) -> str:
   """Writes config.json and run_record/start_<n>.json; returns the latter's path."""
   with open(os.path.join(workdir, "config.json"), "w") as f:

@@ -14,7 +14,6 @@ latest checkpoint and continues to `config.total_steps`.
 import contextlib
 import dataclasses
 import itertools
-import json
 import os
 from typing import Any, Callable, Iterator
 
@@ -25,8 +24,8 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from pgen import checkpointing, config as config_lib, data, performance, run_record, samples
-from pgen import sharding
+from pgen import checkpointing, config as config_lib, data, performance, recovery, run_record
+from pgen import samples, sharding
 from pgen.evaluation.scoring import Evaluator
 from pgen.monitoring import MetricWindow, NonFiniteLossError, StopRequests, Throughput  # noqa: F401
 from pgen.state import build
@@ -67,35 +66,63 @@ class LoopParts:
   run_record: str | None = None  # This start's record, which gets the step's cost.
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str):
-  """Trains to `config.total_steps`, resuming from `workdir`'s latest checkpoint if any."""
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       checkpoint_handler=None, instrument: Callable | None = None):
+  """Trains to `config.total_steps`, resuming from `workdir`'s latest checkpoint if any;
+  a rollback (pgen.recovery) restarts from the newest checkpoint within this call.
+
+  `checkpoint_handler` (the Orbax handler checkpoints are written with) and `instrument`
+  (LoopParts -> LoopParts, applied at each start before the loop) let a caller watch or
+  disturb a run without patching pgen: tests/faults/ pause saves and inject failures."""
   config = config_lib.resolve(config)
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   dataset = data.open_dataset(config)
-  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
+  build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)  # Checks the models.
   is_chief = jax.process_index() == 0
   with run_record.workdir_lock(workdir) if is_chief else contextlib.nullcontext():
-    manager = checkpointing.create_manager(workdir, config)
+    manager = checkpointing.create_manager(workdir, config, item_handler=checkpoint_handler)
     with checkpointing.storage_errors(manager):
       try:
-        return _resume_and_train(config, workdir, mesh, dataset, setup, manager)
+        while True:
+          try:
+            return _resume_and_train(config, workdir, mesh, dataset, manager, instrument)
+          except recovery.RollbackRequested as request:
+            _record_rollback(config, workdir, manager, request)
       finally:
         checkpointing.finish(manager)  # The last async save, even after an error.
 
 
-def _resume_and_train(config, workdir: str, mesh, dataset, setup, manager):
+def _record_rollback(config, workdir: str, manager, request) -> None:
+  """Writes the rollback down (or raises when train.max_rollbacks are spent), once the
+  checkpoints of the steps before the failure are complete."""
+  manager.wait_until_finished()
+  restored = manager.latest_step() or 0
+  rollbacks = recovery.record_rollback(workdir, config, restored, request,
+                                       write=jax.process_index() == 0)
+  multihost_utils.sync_global_devices("pgen_rollback_recorded")
+  logging.warning("Training failed at %s; rolling back to the checkpoint of step %d and "
+                  "resuming at step %d (rollback %d of at most %d, learning rates x%g).",
+                  request, restored, request.failed_at, len(rollbacks),
+                  config.train.max_rollbacks, rollbacks[-1]["lr_scale"])
+
+
+def _resume_and_train(config, workdir: str, mesh, dataset, manager, instrument=None):
   is_chief = jax.process_index() == 0
+  rollbacks = recovery.load_rollbacks(workdir)
+  config = recovery.scaled_config(config, rollbacks)
+  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
   state = checkpointing.restore_latest(manager, setup.abstract_state, move_damaged_to=workdir)
   if state is None:
     state = setup.init()
-  start_step = int(sharding.to_host(state.step))
+  restored_step = int(sharding.to_host(state.step))
+  start_step = recovery.resume_step(restored_step, rollbacks)
+  if start_step != restored_step:  # The steps that led to a failure are skipped.
+    state = state.replace(step=jax.device_put(np.int32(start_step), state.step.sharding))
   record = None
   if is_chief:
     record = run_record.write_run_record(workdir, config, mesh, start_step)
-    with open(os.path.join(workdir, "data_info.json"), "w") as f:
-      json.dump({"image_shape": dataset.info.image_shape,
-                 "class_names": dataset.info.class_names}, f)
+    run_record.write_data_info(workdir, dataset.info)
   logging.info("Start at step %d of %d on %s", start_step, config.total_steps,
                run_record.layout(mesh))
   if start_step >= config.total_steps:
@@ -110,6 +137,8 @@ def _resume_and_train(config, workdir: str, mesh, dataset, setup, manager):
                  else None),
       writer=metric_writers.create_default_writer(workdir, just_logging=not is_chief),
       manager=manager, num_classes=setup.num_classes, run_record=record)
+  if instrument is not None:
+    parts = instrument(parts)
   return train_loop(config, workdir, parts, state, start_step)
 
 
@@ -124,19 +153,36 @@ def _write_samples(config, workdir: str, parts: LoopParts, step: int, state) -> 
     parts.writer.write_images(step, {"samples": grid[None]})
 
 
-def _evaluate(config, parts: LoopParts, step: int, state) -> float:
-  """Metrics of EMA samples to TensorBoard; returns the Frechet distance on every process."""
+def _evaluate(config, parts: LoopParts, step: int, state, best_fd: float | None):
+  """Metrics of EMA samples to TensorBoard; returns (the Frechet distance, why it counts as
+  a collapse or None) on every process."""
   labels = samples.balanced_labels(config.eval.num_samples, parts.num_classes)
   key = jax.random.fold_in(samples.grid_key(config.seed), 1)
   images = parts.sample(state.ema_g_params, state.g_batch_stats, key, config.eval.num_samples,
                         labels)
-  fd = 0.0
+  fd, collapse = 0.0, None
   if parts.evaluator is not None:
     result = parts.evaluator(images, labels)
     parts.writer.write_scalars(step, {f"eval/{k}": v for k, v in result.items()
                                       if isinstance(v, (int, float))})
     fd = result["fd"]
-  return float(multihost_utils.broadcast_one_to_all(np.float64(fd)))
+    if config.train.on_collapse != "ignore":
+      collapse = recovery.collapse_reason(config, result, best_fd)
+  fd, collapsed = multihost_utils.broadcast_one_to_all(
+      (np.float64(fd), np.int32(collapse is not None)))
+  if collapsed and collapse is None:
+    collapse = "process 0's evaluation saw a collapse"
+  return float(fd), collapse
+
+
+def _on_collapse(config, manager, step: int, reason: str):
+  """The exception train.on_collapse asks for: a rollback request or a CollapseError."""
+  if config.train.on_collapse == "rollback":
+    return recovery.RollbackRequested(step, reason)
+  return recovery.CollapseError(
+      f"Training collapsed at step {step}: {reason}. It was not checkpointed; checkpoints "
+      f"up to step {manager.latest_step()} are intact. Lower the learning rates, or set "
+      "train.on_collapse='rollback' to restore the newest checkpoint and go on.")
 
 
 def _compile_step(config, parts: LoopParts, state, batch):
@@ -168,7 +214,18 @@ def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts
   if jax.process_index() == 0 and config.profile_steps > 0:
     hooks.append(periodic_actions.Profile(logdir=workdir, num_profile_steps=config.profile_steps,
                                           first_profile=start_step + 10, every_secs=None))
-  window = MetricWindow()
+  try:
+    return _run_steps(config, workdir, parts, state, start_step, hooks, report_progress)
+  except NonFiniteLossError as error:
+    request = recovery.nonfinite_request(config, error)
+    if request is None:
+      raise
+    raise request from error
+
+
+def _run_steps(config, workdir: str, parts: LoopParts, state, start_step: int, hooks,
+               report_progress):
+  window, best_fd = MetricWindow(), None
   first_batch = next(parts.batches)
   throughput = _compile_step(config, parts, state, first_batch)
   batches = itertools.chain([first_batch], parts.batches)
@@ -195,7 +252,10 @@ def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts
         if todo.evaluate:
           window.check_finite()
           with report_progress.timed("eval"):
-            eval_metrics = {"fd": _evaluate(config, parts, step, state)}
+            fd, collapse = _evaluate(config, parts, step, state, best_fd)
+          if collapse:
+            raise _on_collapse(config, parts.manager, step, collapse)
+          best_fd, eval_metrics = min(fd, best_fd or fd), {"fd": fd}
         if todo.checkpoint:
           window.check_finite()  # Never checkpoint a state that came from a non-finite step.
           with report_progress.timed("checkpoint"):

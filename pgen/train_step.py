@@ -237,13 +237,11 @@ def discriminator_objective(d_params, d_batch_stats, fake, inputs: DInputs, prob
     terms["d_class_accuracy_real"] = jnp.mean(
         jnp.argmax(class_logits_real, -1) == inputs.real_labels)
     loss += opts.acgan_weight * terms["d_class_loss"]
-  if opts.r1_weight > 0 and not opts.separate_regularization:
+  if phases.r1 and not opts.separate_regularization:
     # Lazy R1 (StyleGAN2): every r1_every steps, with the weight scaled to match.
-    terms["r1_penalty"] = jnp.zeros((), jnp.float32)
-    if phases.r1:
-      terms["r1_penalty"] = r1_penalty_at(d_params, d_batch_stats, inputs, probability,
-                                          nets=nets, opts=opts)
-      loss += r1_loss_weight(opts) * terms["r1_penalty"]
+    terms["r1_penalty"] = r1_penalty_at(d_params, d_batch_stats, inputs, probability,
+                                        nets=nets, opts=opts)
+    loss += r1_loss_weight(opts) * terms["r1_penalty"]
   if opts.gp_weight > 0:
     terms["gradient_penalty"] = regularizers.gradient_penalty(
         logits_of, real_augmented, fake_augmented, inputs.gp_key)
@@ -347,14 +345,11 @@ def g_update(state: GANState, fake, pullback, fake_labels, key, *, nets: Network
       fake, state.d_params, state.d_batch_stats, fake_labels, key, state.augment.probability)
   (g_grads,) = pullback(g_loss_wrt_fake)
   metrics = {**g_terms, "g_loss": g_loss, "g_grad_norm": optax.global_norm(g_grads)}
-  if opts.pl_weight > 0 and not opts.separate_regularization:
-    metrics["path_length_penalty"] = jnp.zeros((), jnp.float32)
-    if phases.path_length:
-      pl_grads, metrics["path_length_penalty"], mean = path_length_gradients(
-          state, jax.random.fold_in(key, 1), nets=nets, opts=opts,
-          batch_sharding=batch_sharding)
-      g_grads = jax.tree.map(jnp.add, g_grads, pl_grads)
-      state = state.replace(path_length_mean=mean)
+  if phases.path_length and not opts.separate_regularization:
+    pl_grads, metrics["path_length_penalty"], mean = path_length_gradients(
+        state, jax.random.fold_in(key, 1), nets=nets, opts=opts, batch_sharding=batch_sharding)
+    g_grads = jax.tree.map(jnp.add, g_grads, pl_grads)
+    state = state.replace(path_length_mean=mean)
   g_params, g_opt_state = _adam_step(nets.g_tx, state.g_params, state.g_opt_state, g_grads)
   return state.replace(g_params=g_params, g_opt_state=g_opt_state), metrics
 
@@ -377,6 +372,14 @@ def ema_update(state: GANState, opts: StepOptions):
   return state.replace(ema_g_params=ema_g_params), beta
 
 
+def _lazy_metric_keys(opts: StepOptions) -> dict:
+  """Zeros for the lazy regularizers' penalties, which their own steps overwrite: every
+  program returns the same metrics (the loop averages them over steps)."""
+  zero = jnp.zeros((), jnp.float32)
+  return {**({"r1_penalty": zero} if opts.r1_weight > 0 else {}),
+          **({"path_length_penalty": zero} if opts.pl_weight > 0 else {})}
+
+
 def train_step(state: GANState, batch, phases: LazyPhases = LazyPhases(), *, nets: Networks,
                opts: StepOptions, batch_sharding):
   rng = jax.random.fold_in(state.rng, state.step)
@@ -396,24 +399,18 @@ def train_step(state: GANState, batch, phases: LazyPhases = LazyPhases(), *, net
     state = state.replace(g_batch_stats=g_batch_stats)
     state, d_metrics = d_update(state, fake, inputs, j, nets=nets, opts=opts, phases=phases)
   separate = opts.separate_regularization
-  zero = jnp.zeros((), jnp.float32)  # Metrics keep their keys on steps without the term.
-  if separate and opts.r1_weight > 0:
-    d_metrics["r1_penalty"] = zero
-    if phases.r1:
-      state, d_metrics["r1_penalty"] = r1_update(state, inputs, nets=nets, opts=opts)
+  if phases.r1 and separate:
+    state, d_metrics["r1_penalty"] = r1_update(state, inputs, nets=nets, opts=opts)
   g_key = jax.random.fold_in(rng, d_steps)
   state, g_metrics = g_update(state, fake, pullback, inputs.fake_labels, g_key, nets=nets,
                               opts=opts, phases=phases, batch_sharding=batch_sharding)
-  if separate and opts.pl_weight > 0:
-    g_metrics["path_length_penalty"] = zero
-    if phases.path_length:
-      state, g_metrics["path_length_penalty"] = path_length_update(
-          state, jax.random.fold_in(g_key, 1), nets=nets, opts=opts,
-          batch_sharding=batch_sharding)
+  if phases.path_length and separate:
+    state, g_metrics["path_length_penalty"] = path_length_update(
+        state, jax.random.fold_in(g_key, 1), nets=nets, opts=opts, batch_sharding=batch_sharding)
   if opts.pl_weight > 0:
     g_metrics["path_length_mean"] = state.path_length_mean
   state, beta = ema_update(state, opts)
-  metrics = {**d_metrics, **g_metrics, "ema_beta": beta}
+  metrics = {**_lazy_metric_keys(opts), **d_metrics, **g_metrics, "ema_beta": beta}
   if opts.augment_policy:
     metrics["augment_probability"] = state.augment.probability
   return state.replace(step=state.step + 1), metrics

@@ -18,7 +18,7 @@ LAYERS = {
                                    "pgen.export", "pgen.catalog", "pgen.interpolate",
                                    "pgen.style_mixing"],
     "step, evaluation, sampling, config": [
-        "pgen.train_step", "pgen.monitoring", "pgen.samples", "pgen.generators",
+        "pgen.train_step", "pgen.monitoring", "pgen.recovery", "pgen.samples", "pgen.generators",
         "pgen.checkpointing",
         "pgen.config", "pgen.evaluation.scoring", "pgen.evaluation.reference",
         "pgen.evaluation.extractors", "pgen.evaluation.memorization"],

@@ -95,17 +95,37 @@ def _next_version(data_dir: str, name: str, version: str | None) -> str:
   return version
 
 
-def _walk(src: str):
-  """(image files, other files) under `src`, relative and sorted; hidden entries count as other."""
+def _is_utf8(path: str) -> bool:
+  """False for a name os.walk handed over with surrogate escapes (not UTF-8 on disk), which
+  the dataset's text features and JSON cannot hold."""
+  try:
+    path.encode("utf-8")
+  except UnicodeEncodeError:
+    return False
+  return True
+
+
+def _walk(src: str, skipped: list):
+  """(image files, other files) under `src`, relative and sorted; hidden entries and
+  symbolic links to folders (not followed: they can loop) count as other; files whose names
+  are not UTF-8 are recorded in `skipped`."""
   image_files, others = [], []
   for root, dirs, files in os.walk(src):
     rel_root = os.path.relpath(root, src)
     rel = (lambda n: n) if rel_root == "." else (lambda n: f"{rel_root}/{n}".replace(os.sep, "/"))
-    others += [rel(d) + "/" for d in dirs if d.startswith(".")]
-    dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+    others += [rel(d) + "/" for d in dirs
+               if d.startswith(".") or os.path.islink(os.path.join(root, d))]
+    dirs[:] = sorted(d for d in dirs
+                     if not d.startswith(".") and not os.path.islink(os.path.join(root, d)))
     for name in sorted(files):
+      path = rel(name)
+      if not _is_utf8(path):
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        skipped.append({"file": shown, "problem": "bad_name",
+                        "reason": "its name is not valid UTF-8; rename it"})
+        continue
       is_image = name.lower().endswith(images.IMAGE_EXTENSIONS) and not name.startswith(".")
-      (image_files if is_image else others).append(rel(name))
+      (image_files if is_image else others).append(path)
   return sorted(image_files), sorted(others)
 
 
@@ -301,8 +321,8 @@ def prepare(src: str, name: str, *, out: str | None = None, labels_csv: str | No
   data_dir = os.path.abspath(os.path.expanduser(out or tfds.core.constants.DATA_DIR))
   version = _next_version(data_dir, name, version)
   workers = workers or min(8, os.cpu_count() or 1)
-  image_files, not_images = _walk(src)
   skipped = []
+  image_files, not_images = _walk(src, skipped)
   candidates, attribute_features, missing = _candidates(src, image_files, labels_csv, skipped)
   kept = _analyse(src, candidates, options, workers, skipped)
   kept, duplicates = _deduplicate(kept, near_duplicate_bits) if dedup else (kept, [])

@@ -12,6 +12,8 @@ decode the kept ones again when it writes them, instead of holding all pixels in
 import dataclasses
 import hashlib
 import io
+import os
+import stat
 import warnings
 
 import numpy as np
@@ -120,6 +122,9 @@ def thumbnail_distance(a: bytes, b: bytes) -> float:
 def _open(path: str, result: CleanResult) -> Image.Image | None:
   """Decodes the whole file, or records why it cannot be and returns None."""
   try:
+    if not stat.S_ISREG(os.stat(path).st_mode):  # A FIFO would block the read forever.
+      result.problem, result.reason = "not_a_file", "not a regular file (a pipe or device)"
+      return None
     with open(path, "rb") as f:
       data = f.read()
   except OSError as e:

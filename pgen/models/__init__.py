@@ -1,5 +1,5 @@
-"""GAN families by name: `model.name` is a module of this package with `check_config` and
-`build`.
+"""GAN families by name: `model.name` is a module of this package (dcgan, resnet,
+stylegan2) with `check_config`, `build` and `GENERATION_OPTIONS`.
 
     check_config(config)            # at config load (pgen.config.resolve)
     generation_options("stylegan2")  # ("truncation", "noise_mode"): what generate may set
