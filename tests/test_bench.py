@@ -25,7 +25,7 @@ def test_accelerator_bench_runs_tiny_without_tensorflow_tfds_or_clu(tmp_path):
   with open(tmp_path / name) as f:
     report = json.load(f)
   assert [(r["entry"], r["dtype"]) for r in report["results"]] == [
-      ("dcgan32", "bfloat16"), ("resnet32", "bfloat16")]
+      ("dcgan32", "bfloat16"), ("resnet32", "bfloat16"), ("stylegan2_32", "bfloat16")]
   for r in report["results"]:
     assert r["images_per_s"] > 0 and r["gflop_per_step"] > 0 and r["compile_s"] > 0
     assert r["mfu"] is None  # A CPU has no peak in the table.

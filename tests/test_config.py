@@ -86,7 +86,10 @@ REFUSED = {
     "model.mapping_lr_multiplier": 0.0, "model.channel_base": 0, "model.channel_max": 0,
     "model.conv_clamp": -1.0, "model.style_mixing_probability": 1.1, "loss.pl_weight": -2.0,
     "loss.pl_every": 0, "loss.pl_batch_shrink": 0, "loss.pl_decay": 1.5,
-    "loss.lazy_regularization": "sometimes",
+    "loss.lazy_regularization": "sometimes", "train.on_nonfinite": "retry",
+    "train.on_collapse": "panic", "train.collapse_fd_ratio": 0.5,
+    "train.collapse_min_class_entropy": -1.0, "train.max_rollbacks": -1,
+    "train.rollback_lr_scale": 1.5,
 }
 
 
