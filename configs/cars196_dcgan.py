@@ -3,8 +3,8 @@ r"""DCGAN on Cars196 (Stanford Cars, 196 models) at 48x64 (height x width): cars
     python -m pgen train --config configs/cars196_dcgan.py --workdir runs/cars
 
 TFDS downloads the dataset (1.8 GB) on first use. The photos are scenes, not products on
-white, so they are center-cropped rather than padded. Everything not set here is the
-default job's (configs/fashion_mnist_dcgan.py); `:smoke` shrinks it.
+white, so they are center-cropped rather than padded. Everything not set here is
+pgen's defaults (`base` in configs/fashion_mnist_dcgan.py); `:smoke` shrinks it.
 """
 
 import ml_collections
@@ -13,7 +13,7 @@ from configs import fashion_mnist_dcgan
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  config = fashion_mnist_dcgan.get_config(variant)
+  config = fashion_mnist_dcgan.base(variant)
   config.data.name = "cars196"
   config.data.resolution = (48, 64)  # (height, width): most of the photos are wider than tall.
   config.data.resize = "crop"  # Fill the frame; the background is part of the scene.

@@ -2,8 +2,8 @@ r"""DCGAN on CIFAR-10 at 32x32: the research benchmark, to compare pgen with pub
 
     python -m pgen train --config configs/cifar10_dcgan.py --workdir runs/cifar10
 
-TFDS downloads the dataset (163 MB) on first use. Everything not set here is the default
-job's (configs/fashion_mnist_dcgan.py); `:smoke` shrinks it.
+TFDS downloads the dataset (163 MB) on first use. Everything not set here is pgen's
+defaults (`base` in configs/fashion_mnist_dcgan.py); `:smoke` shrinks it.
 """
 
 import ml_collections
@@ -12,7 +12,7 @@ from configs import fashion_mnist_dcgan
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  config = fashion_mnist_dcgan.get_config(variant)
+  config = fashion_mnist_dcgan.base(variant)
   config.data.name = "cifar10"
   config.data.resolution = 32  # The images' own size: no resizing.
   config.data.pad_value = 0

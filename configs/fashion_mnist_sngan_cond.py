@@ -6,7 +6,7 @@ projection discriminator, conditional BatchNorm, DiffAugment.
     python -m pgen generate --workdir runs/sngan --num 64 --out bags.png --class Bag
 
 Sized to give recognizable per-class grids after about 20 minutes on 2 CPU cores;
-everything not set here is the default job's (configs/fashion_mnist_dcgan.py).
+everything not set here is pgen's defaults (`base` in configs/fashion_mnist_dcgan.py).
 """
 
 import ml_collections
@@ -28,7 +28,7 @@ def use_sngan(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  config = fashion_mnist_dcgan.get_config(variant)
+  config = fashion_mnist_dcgan.base(variant)
   use_sngan(config)
   config.augment.policy = ("translation", "cutout")
   if not variant:

@@ -9,7 +9,7 @@ rate, style mixing 0.9, lazy R1 every 16 D steps with gamma from the resolution 
 (`r1_gamma`), path-length regularization every 4 G steps, both as separate optimizer steps
 with Adam corrected for them, Adam (0, 0.99) at 0.0025, EMA of 10k images per 32 of batch,
 ADA's "bgc" pipeline whose probability adapts to E[sign D(real)] = 0.6. Everything not set
-here is the default job's (configs/fashion_mnist_dcgan.py). The widths are sized for 2 CPU
+here is pgen's defaults (`base` in configs/fashion_mnist_dcgan.py). The widths are sized for 2 CPU
 cores (bench/RESULTS.md); on an accelerator use channel_base 16384 (StyleGAN2-ADA's for
 small images) and w_dim 512.
 """
@@ -58,7 +58,7 @@ def use_stylegan2(config: ml_collections.ConfigDict, height: int, width: int) ->
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  config = fashion_mnist_dcgan.get_config(variant)
+  config = fashion_mnist_dcgan.base(variant)
   if variant == "smoke":
     use_stylegan2(config, 32, 32)
     config.model.latent_dim = 16

@@ -7,7 +7,7 @@ r"""DCGAN on your own catalog photos, made into a TFDS dataset by `python -m pge
 
 The default shape is portrait 3:4 (64 high, 48 wide), common for fashion; `prepare`'s
 report suggests the resolution that matches your catalog's median aspect. Everything not
-set here is the default job's (configs/fashion_mnist_dcgan.py); `:smoke` shrinks it.
+set here is pgen's defaults (`base` in configs/fashion_mnist_dcgan.py); `:smoke` shrinks it.
 """
 
 import ml_collections
@@ -16,7 +16,7 @@ from configs import fashion_mnist_dcgan
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  config = fashion_mnist_dcgan.get_config(variant)
+  config = fashion_mnist_dcgan.base(variant)
   config.data.name = "my_catalog"  # The --name given to `prepare`.
   config.data.resolution = (64, 48)  # (height, width); e.g. (64, 64), (48, 64), (96, 64).
   config.data.resize = "pad"  # Keep each product's shape; pad to the frame's aspect.

@@ -3,8 +3,8 @@ its 12 super-categories (bicycle, cabinet, chair, ... toaster).
 
     python -m pgen train --config configs/stanford_online_products_dcgan.py --workdir runs/sop
 
-TFDS downloads the dataset (2.9 GB) on first use. Everything not set here is the default
-job's (configs/fashion_mnist_dcgan.py); `:smoke` shrinks it like the default's smoke.
+TFDS downloads the dataset (2.9 GB) on first use. Everything not set here is pgen's
+defaults (`base` in configs/fashion_mnist_dcgan.py); `:smoke` shrinks it like the default's smoke.
 """
 
 import ml_collections
@@ -13,7 +13,7 @@ from configs import fashion_mnist_dcgan
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  config = fashion_mnist_dcgan.get_config(variant)
+  config = fashion_mnist_dcgan.base(variant)
   config.data.name = "stanford_online_products"
   config.data.label_key = "super_class_id"  # The 12 super-categories, not the 22,634 products.
   config.data.resolution = 64

@@ -1,7 +1,8 @@
 r"""Class-conditional StyleGAN2 with ADA on Stanford Online Products (eBay catalog photos) at
 128x128, conditioned on the 12 super-categories (bicycle, cabinet, chair, ... toaster).
 
-    python -m pgen train --config configs/stanford_online_products_stylegan2.py --workdir runs/sop_sg2
+    python -m pgen train --config configs/stanford_online_products_stylegan2.py \
+        --workdir runs/sop_sg2
     python -m pgen generate --workdir runs/sop_sg2 --num 36 --out grid.png --truncation 0.7
 
 TFDS downloads the dataset (2.9 GB) on first use; its photos are padded to squares with
