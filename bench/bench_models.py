@@ -54,7 +54,7 @@ def num_params(tree) -> int:
 
 def time_variant(overrides, batch, resolution, min_seconds):
   """Returns (G parameters, D parameters, compile seconds, seconds per call)."""
-  config = fashion_mnist_dcgan.get_config()
+  config = fashion_mnist_dcgan.base()  # The families as pgen defines them.
   for key, value in overrides.items():
     config.model[key] = value
   image_shape = (resolution, resolution, 1)

@@ -18,7 +18,7 @@ LATENT_DIM = 16
 
 
 def make_config(name="dcgan", **model_overrides):
-  config = fashion_mnist_dcgan.get_config()
+  config = fashion_mnist_dcgan.base()
   config.model.name = name
   config.model.latent_dim = LATENT_DIM
   config.model.g_width = 8
