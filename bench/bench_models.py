@@ -42,7 +42,7 @@ VARIANTS = {
     # StyleGAN2 as configs/fashion_mnist_stylegan2.py (CPU-sized) and at StyleGAN2-ADA's
     # widths for up to 512 px (configs/catalog_stylegan2.py).
     "stylegan2_cpu": {"name": "stylegan2", "latent_dim": 128, "w_dim": 128, "mapping_layers": 2,
-                      "channel_base": 1024, "channel_max": 128, "minibatch_std": 4},
+                      "channel_base": 512, "channel_max": 128, "minibatch_std": 4},
     "stylegan2": {"name": "stylegan2", "latent_dim": 512, "w_dim": 512, "mapping_layers": 2,
                   "channel_base": 16384, "channel_max": 512, "minibatch_std": 4},
 }
