@@ -14,13 +14,26 @@ Data handling (white padding to the frame, upscaling small photos) is configs/fo
 
 import ml_collections
 
-from configs import fashion_mnist_sngan_cond, folder_dcgan
+from configs import folder_dcgan
+
+
+def use_sngan(config: ml_collections.ConfigDict) -> None:
+  """SNGAN's conditional ResNet recipe (Miyato et al. 2018; Miyato & Koyama 2018)."""
+  config.model.name = "resnet"
+  config.model.conditioning = "projection"
+  config.model.d_spectral_norm = True
+  config.loss.name = "hinge"
+  # TTUR with SNGAN's Adam betas: a faster D, no momentum.
+  config.optim.g_learning_rate = 1e-4
+  config.optim.d_learning_rate = 4e-4
+  config.optim.g_betas = (0.0, 0.9)
+  config.optim.d_betas = (0.0, 0.9)
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config = folder_dcgan.get_config(variant)
   config.data.resolution = (64, 64)
-  fashion_mnist_sngan_cond.use_sngan(config)  # The category folders are the classes.
+  use_sngan(config)  # The category folders are the classes.
   config.model.g_width = 64
   config.model.d_width = 64
   config.model.latent_dim = 128
