@@ -12,9 +12,10 @@ figure).
 Points: 5, 10 and 15 minutes of training (the wall clock of the steps and their input;
 compilation and scoring are not counted; StyleGAN2 and the default's seed 0 go on to 30)
 and 100k, 250k and 500k images seen, those a run reaches by its last minute point
-(`--minutes` sets other points). At each point the EMA generator makes 10,000 images (balanced over the classes for conditional
-recipes) scored against the 60,000 training images in pgen's classifier features: FD, KID,
-precision/recall, density/coverage, class entropy, and class accuracy when conditional.
+(`--minutes` sets other points). At each point the EMA generator makes 10,000 images
+(balanced over the classes for conditional recipes) scored against the 60,000 training
+images in pgen's classifier features: FD, KID, precision/recall, density/coverage, class
+entropy, and class accuracy when conditional.
 Every run appends a line to bench/quality/results.jsonl: recipe, config and overrides,
 seed, commit, machine, throughput and the metrics at each point. The tables and the plot
 are made from all lines, the newest run of each (recipe, seed) counting.
@@ -72,6 +73,10 @@ RECIPES = {
     "dcgan_r1_ada": Recipe("configs/fashion_mnist_dcgan_r1_ada.py", what="shipped"),
     "sngan_cond": Recipe("configs/fashion_mnist_sngan_cond.py", what="shipped, conditional",
                          minutes=(5, 10, 15, 20)),
+    "sngan_cond_projection": Recipe("configs/fashion_mnist_sngan_cond.py",
+                                    {"model.conditioning": "projection"},
+                                    what="the conditional config with a projection D",
+                                    minutes=(5, 10, 15, 20)),
     "stylegan2": Recipe("configs/fashion_mnist_stylegan2.py", what="shipped", minutes=LONG),
     "dcgan_r1": Recipe(DCGAN, {"loss.r1_weight": 0.1, "model.minibatch_std": 4},
                        what="lazy R1 (gamma 0.1, every 16) and minibatch stddev"),
@@ -244,6 +249,12 @@ def _at(entry, kind, value, metric):
               None)
 
 
+def _settings(entry) -> str:
+  """What a run trained, less its seed and total_steps (the runs here stop by the clock)."""
+  config = {k: v for k, v in entry["config"].items() if k not in ("seed", "total_steps")}
+  return json.dumps(config, sort_keys=True)
+
+
 def _fmt(value, digits=2):
   return "—" if value is None else f"{value:.{digits}f}"
 
@@ -278,20 +289,24 @@ def report() -> str:
                    f"{e['images_per_s']:.0f} | {e['commit']} |")
     lines.append("")
   at = MINUTES[-1]
-  lines += ["## Seeds", "", f"FD and recall at {at} minutes over a recipe's seeds: mean ± std "
+  lines += ["## Seeds", "", f"FD and recall at {at} minutes over the seeds of runs with the same "
+            "settings (recipes that train the same config count together): mean ± std "
             "(min-max).", "", "| recipe | seeds | FD | recall |", "|---|---|---|---|"]
-  by_recipe = {}
+  by_settings = {}  # settings -> seed -> the run (one a seed: the same seed is the same run)
   for e in entries:
     if _at(e, "minutes", at, "fd") is not None:
-      by_recipe.setdefault(e["recipe"], []).append(
-          (_at(e, "minutes", at, "fd"), _at(e, "minutes", at, "recall")))
-  for recipe, values in by_recipe.items():
-    if len(values) > 1:
-      cells = []
-      for column, digits in zip(np.asarray(values).T, (2, 3)):
-        cells.append(f"{column.mean():.{digits}f} ± {column.std(ddof=1):.{digits}f} "
-                     f"({column.min():.{digits}f}-{column.max():.{digits}f})")
-      lines.append(f"| {recipe} | {len(values)} | {' | '.join(cells)} |")
+      by_settings.setdefault(_settings(e), {}).setdefault(e["seed"], e)
+  for by_seed in by_settings.values():
+    runs = [by_seed[seed] for seed in sorted(by_seed)]
+    if len(runs) > 1:
+      names = " = ".join(dict.fromkeys(e["recipe"] for e in by_seed.values()))
+      values = np.asarray([(_at(e, "minutes", at, "fd"), _at(e, "minutes", at, "recall"))
+                           for e in runs])
+      cells = [f"{column.mean():.{digits}f} ± {column.std(ddof=1):.{digits}f} "
+               f"({column.min():.{digits}f}-{column.max():.{digits}f})"
+               for column, digits in zip(values.T, (2, 3))]
+      seeds = ", ".join(str(e["seed"]) for e in runs)
+      lines.append(f"| {names} | {seeds} | {' | '.join(cells)} |")
   lines += ["", "## Recipes", "", "| recipe | what | config | overrides |", "|---|---|---|---|"]
   for e in entries:
     if e["seed"] == min(x["seed"] for x in entries if x["recipe"] == e["recipe"]):
