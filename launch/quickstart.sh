@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: install, train the default config (DCGAN on
-# Fashion-MNIST, 10-24 minutes on 2 CPU cores), then write a 10x10 sample grid.
+# Fashion-MNIST, about 15 minutes of training on 2 CPU cores), then write a 10x10 sample grid.
 #   bash launch/quickstart.sh [WORKDIR]        # default runs/fmnist
 # Running it again resumes the run where it stopped.
 set -euo pipefail

@@ -57,11 +57,19 @@ class _DropLibraryInfo(std_logging.Filter):
                    for part in ("/orbax/", "xla_bridge.py", "/tensorflow_datasets/"))
 
 
+def _log_unraisable(unraisable) -> None:
+  """An exception raised where nothing can catch it (a library's coroutine or future
+  collected at exit, e.g. Orbax's reads of a damaged checkpoint): debug information, not
+  something to print after pgen's own error line."""
+  logging.debug("Exception ignored in %r: %r", unraisable.object, unraisable.exc_value)
+
+
 def _quiet_startup() -> None:
-  """No C++ logs from TensorFlow (see commands.load_tensorflow) and no INFO logs from the
-  libraries."""
+  """No C++ logs from TensorFlow (see commands.load_tensorflow), no INFO logs from the
+  libraries and no "Exception ignored in" reports of their abandoned coroutines."""
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   logging.get_absl_handler().addFilter(_DropLibraryInfo())
+  sys.unraisablehook = _log_unraisable
 
 
 def _print_help(command: str, module) -> None:
