@@ -21,8 +21,9 @@ FAMILIES = ("dcgan", "resnet")
 
 def _config(family: str, dtype: str):
   config = fashion_mnist_dcgan.get_config("smoke")
-  if family == "resnet":
+  if family == "resnet":  # With DiffAugment, as the catalog configs train it.
     catalog_resnet64.use_sngan(config)
+    config.augment.policy = ("translation", "cutout")
   config.model.dtype = dtype
   config.loss.r1_weight, config.loss.r1_every = 1.0, 1  # R1 in the step, every step.
   return config_lib.resolve(config)
