@@ -322,13 +322,12 @@ def _plot(entries) -> None:
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # noqa: PLC0415
   figure, (by_time, by_images) = plt.subplots(1, 2, figsize=(12, 4.5))
-  for e in entries:
+  for i, e in enumerate(entries):
     points = sorted(e["points"], key=lambda p: p["images"])
-    label = f"{e['recipe']} (seed {e['seed']})"
-    line, = by_time.plot([p["minutes"] for p in points], [p["fd"] for p in points], "o-",
-                         label=label)
-    by_images.plot([p["images"] / 1000 for p in points], [p["fd"] for p in points], "o-",
-                   color=line.get_color())
+    style = {"color": plt.cm.tab20(i % 20), "marker": "o"}
+    by_time.plot([p["minutes"] for p in points], [p["fd"] for p in points],
+                 label=f"{e['recipe']} (seed {e['seed']})", **style)
+    by_images.plot([p["images"] / 1000 for p in points], [p["fd"] for p in points], **style)
   for axes, xlabel in ((by_time, "training minutes"), (by_images, "thousands of images seen")):
     axes.set_xlabel(xlabel)
     axes.set_ylabel("FD (pgen classifier, 10k samples)")
