@@ -92,6 +92,11 @@ def run_entry(config, steps, warmup, profile_dir=None):
           "gflop_per_step": (cost.flops_per_step or 0) / 1e9}
 
 
+def _figure(value: float) -> str:
+  """Three significant digits or more, never an exponent (a 256 px step on CPU is ~50,000 ms)."""
+  return f"{value:.0f}" if value >= 100 else f"{value:.3g}"
+
+
 def markdown(results, device, skipped) -> str:
   lines = [f"### {device}", "",
            "| entry | dtype | batch/device | images/s | step ms | TFLOP/s | MFU | memory GiB "
@@ -100,7 +105,7 @@ def markdown(results, device, skipped) -> str:
     mfu = f"{100 * r['mfu']:.1f}%" if r["mfu"] is not None else "n/a"
     tflops = f"{r['tflops_per_device']:.3g}" if r["tflops_per_device"] is not None else "n/a"
     lines.append(f"| {r['entry']} | {r['dtype']} | {r['batch_per_device']} | "
-                 f"{r['images_per_s']:.0f} | {r['step_ms']:.3g} | {tflops} | {mfu} | "
+                 f"{_figure(r['images_per_s'])} | {_figure(r['step_ms'])} | {tflops} | {mfu} | "
                  f"{r['memory_gib']:.3g} | {r['compile_s']:.1f} |")
   if skipped:
     lines += ["", f"Left out (time budget): {', '.join(skipped)}."]
