@@ -321,7 +321,7 @@ def _plot(entries, path: str) -> None:
   import matplotlib  # noqa: PLC0415
   matplotlib.use("Agg")
   import matplotlib.pyplot as plt  # noqa: PLC0415
-  figure, (by_time, by_images) = plt.subplots(1, 2, figsize=(12, 4.5))
+  figure, (by_time, by_images) = plt.subplots(1, 2, figsize=(14, 4.5))
   for i, e in enumerate(entries):
     points = sorted(e["points"], key=lambda p: p["images"])
     style = {"color": plt.cm.tab20(i % 20), "marker": "o"}
@@ -333,8 +333,8 @@ def _plot(entries, path: str) -> None:
     axes.set_ylabel("FD (pgen classifier, 10k samples)")
     axes.set_yscale("log")
     axes.grid(True, which="both", alpha=0.3)
-  by_time.legend(fontsize=7)
-  figure.tight_layout()
+  figure.legend(*by_time.get_legend_handles_labels(), fontsize=7, loc="center right")
+  figure.tight_layout(rect=(0, 0, 0.83, 1))  # The legend beside the plots, not over a line.
   figure.savefig(path, dpi=110)
 
 
