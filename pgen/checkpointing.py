@@ -48,7 +48,8 @@ def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None
   checkpoint with the lowest Frechet distance. `item_handler` replaces Orbax's
   StandardCheckpointHandler (tests/faults/ pass one that pauses inside a save)."""
   if read_only:
-    options = ocp.CheckpointManagerOptions(read_only=True, create=False)
+    options = ocp.CheckpointManagerOptions(read_only=True, create=False,
+                                           save_interval_steps=0)  # Orbax warns otherwise.
   else:
     keep = checkpoint_managers.LatestN(config.keep_checkpoints)
     if config.eval.every_steps > 0:
