@@ -32,6 +32,7 @@ from orbax.checkpoint import checkpoint_managers
 from pgen.errors import CheckpointDamagedError, ConfigError, RunNotFoundError, WorkdirWriteError
 
 DAMAGED_DIR = "damaged_checkpoints"
+_LISTING_ATTEMPTS = 5  # Each is after a step was deleted while listed: one more is rare.
 _METADATA_MARGIN = 2**20  # Bytes of Orbax metadata per checkpoint, generously.
 # Failed writes that are the disk's or the permissions' fault, not pgen's.
 _STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS,
@@ -65,8 +66,24 @@ def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None
         # other threads would wait for forever, keeping the process from exiting.
         async_options=ocp.AsyncOptions(create_directories_asynchronously=False),
         create=True)
-  return ocp.CheckpointManager(checkpoint_dir(workdir), options=options,
-                               item_handlers=item_handler or ocp.StandardCheckpointHandler())
+  directory = checkpoint_dir(workdir)
+  return _listing_again_if_a_step_vanished(directory, lambda: ocp.CheckpointManager(
+      directory, options=options, item_handlers=item_handler or ocp.StandardCheckpointHandler()))
+
+
+def _listing_again_if_a_step_vanished(directory: str, list_steps):
+  """`list_steps()` (a manager's construction or reload) again while it fails for a step
+  directory that is gone: Orbax lists the steps, then reads each one's metadata, and a
+  training run's keep policy may delete one in between (generate and evaluate read while
+  it trains)."""
+  for attempt in range(_LISTING_ATTEMPTS):
+    try:
+      return list_steps()
+    except FileNotFoundError as e:
+      vanished = (e.filename is not None and not os.path.exists(e.filename)
+                  and os.path.dirname(os.path.abspath(e.filename)) == directory)
+      if not vanished or attempt + 1 == _LISTING_ATTEMPTS:
+        raise
 
 
 def _leaf_name(path) -> str:
@@ -179,7 +196,7 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, step: int | N
       return state
     if not os.path.isdir(os.path.join(manager.directory, str(candidate))):
       # Deleted while read (a training run's keep policy): the newer ones are intact.
-      manager.reload()
+      _listing_again_if_a_step_vanished(os.fspath(manager.directory), manager.reload)
       candidates = sorted((s for s in manager.all_steps() if s not in damaged), reverse=True)
       continue
     logging.warning("Checkpoint %d in %s is damaged (%s); trying the one before it.", candidate,

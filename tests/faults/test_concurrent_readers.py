@@ -74,3 +74,23 @@ def test_a_checkpoint_deleted_while_read_gives_way_to_the_newer_one(smoke_run_co
   assert int(state.step) == 6  # Read from 9 (a copy of 6's arrays), not fallen back to 3.
   assert manager.all_steps() == [3, 9] and "is damaged" not in caplog.text
   assert not os.path.exists(os.path.join(smoke_run_copy, checkpointing.DAMAGED_DIR))
+
+
+def test_a_checkpoint_deleted_while_the_reader_lists_them_is_passed_over(smoke_run_copy,
+                                                                          monkeypatch):
+  """Orbax lists the step directories, then reads each one's metadata and time: the trainer's
+  keep policy may delete a step in between. The reader sees the rest, not a
+  FileNotFoundError."""
+  victim = os.path.join(checkpointing.checkpoint_dir(smoke_run_copy), "3")
+  stat, deleted = os.stat, []
+
+  def stat_while_the_trainer_deletes(path, *args, **kwargs):
+    if os.fspath(path).startswith(victim + os.sep) and not deleted:  # Listed, now read.
+      deleted.append(victim)
+      shutil.rmtree(victim)
+    return stat(path, *args, **kwargs)
+
+  monkeypatch.setattr(os, "stat", stat_while_the_trainer_deletes)
+  generator = generators.from_checkpoint(smoke_run_copy)
+  assert deleted and generator.step == 6
+  assert checkpointing.create_manager(smoke_run_copy, read_only=True).all_steps() == [6]
