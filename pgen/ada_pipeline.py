@@ -24,7 +24,6 @@ import jax.numpy as jnp
 import numpy as np
 
 GROUPS = ("b", "g", "c")
-_LN2 = float(np.log(2.0))
 _LUMA_AXIS = np.asarray([1.0, 1.0, 1.0, 0.0], np.float32) / np.sqrt(3.0)
 
 
@@ -88,72 +87,74 @@ def _luma_projection(batch: int):
 
 # ---- Drawing the transforms.
 
-def _drawn(key, batch: int, probability):
-  """(B,) bools: which images get this transform."""
-  return jax.random.uniform(key, (batch,)) < probability
+def _draws(key, batch: int, uniforms: int, normals: int):
+  """Iterators over (B,) rows of uniform [0, 1) and of standard normal numbers, each kind
+  from one generator call: a call per transform made the pipeline's matrices compile
+  several times slower (every call is its own Threefry circuit)."""
+  uniform_key, normal_key = jax.random.split(key)
+  return (iter(jax.random.uniform(uniform_key, (uniforms, batch))),
+          iter(jax.random.normal(normal_key, (normals, batch))))
 
 
-def _lognormal(key, batch: int, std_log2: float):
-  return jnp.exp2(jax.random.normal(key, (batch,)) * std_log2)
+def _between(u, low, high):
+  return low + (high - low) * u
 
 
 def geometric_matrix(key, batch: int, height: int, width: int, groups: str, probability):
   """The (B, 3, 3) inverse transforms (output pixel -> input point, in pixels from the
   centre) of the blit ("b") and general geometric ("g") groups, each transform drawn with
   `probability`; identities where nothing was drawn."""
-  keys = iter(jax.random.split(key, 20))
+  uniform, normal = _draws(key, batch, 8 * ("b" in groups) + 8 * ("g" in groups),
+                           4 * ("g" in groups))
   m = _eye(batch, 3)
 
-  def maybe(value, identity):
-    return jnp.where(_drawn(next(keys), batch, probability), value, identity)
+  def maybe(value, identity, chance=probability):
+    return jnp.where(next(uniform) < chance, value, identity)
 
   if "b" in groups:
-    flip = jax.random.randint(next(keys), (batch,), 0, 2)
+    flip = jnp.floor(2 * next(uniform))
     m = m @ scale_2d(maybe(1.0 - 2.0 * flip, 1.0), 1.0)
-    quarter_turns = jax.random.randint(next(keys), (batch,), 0, 4)
+    quarter_turns = jnp.floor(4 * next(uniform))
     m = m @ rotate_2d(maybe(-0.5 * np.pi * quarter_turns, 0.0))
-    shift = jax.random.uniform(next(keys), (2, batch), minval=-0.125, maxval=0.125)
-    m = m @ translate_2d(maybe(jnp.round(shift[0] * width), 0.0),
-                         maybe(jnp.round(shift[1] * height), 0.0))
+    shift_x, shift_y = (_between(next(uniform), -0.125, 0.125) for _ in range(2))
+    m = m @ translate_2d(maybe(jnp.round(shift_x * width), 0.0),
+                         maybe(jnp.round(shift_y * height), 0.0))
   if "g" in groups:
-    s = maybe(_lognormal(next(keys), batch, 0.2), 1.0)
+    s = maybe(jnp.exp2(next(normal) * 0.2), 1.0)
     m = m @ scale_2d(s, s)
     # Rotation is drawn twice (before and after the anisotropic scaling), each with the
     # probability that makes "at least one" happen with `probability`.
     rotate_probability = 1.0 - jnp.sqrt(1.0 - probability)
 
     def rotation():
-      theta = jax.random.uniform(next(keys), (batch,), minval=-np.pi, maxval=np.pi)
-      return rotate_2d(jnp.where(_drawn(next(keys), batch, rotate_probability), theta, 0.0))
+      return rotate_2d(maybe(_between(next(uniform), -np.pi, np.pi), 0.0, rotate_probability))
 
     m = m @ rotation()
-    s = _lognormal(next(keys), batch, 0.2)
-    drawn = _drawn(next(keys), batch, probability)
+    s = jnp.exp2(next(normal) * 0.2)
+    drawn = next(uniform) < probability
     m = m @ scale_2d(jnp.where(drawn, s, 1.0), jnp.where(drawn, 1.0 / s, 1.0))
     m = m @ rotation()
-    shift = jax.random.normal(next(keys), (2, batch)) * 0.125
-    m = m @ translate_2d(maybe(shift[0] * width, 0.0), maybe(shift[1] * height, 0.0))
+    m = m @ translate_2d(maybe(next(normal) * 0.125 * width, 0.0),
+                         maybe(next(normal) * 0.125 * height, 0.0))
   return m
 
 
 def color_matrix(key, batch: int, probability):
   """The (B, 4, 4) colour transform of the "c" group on homogeneous RGB in [-1, 1]."""
-  keys = iter(jax.random.split(key, 10))
+  uniform, normal = _draws(key, batch, 7, 3)
   c = _eye(batch, 4)
   eye = _eye(batch, 4)
 
   def maybe(value, identity):
-    return jnp.where(_drawn(next(keys), batch, probability), value, identity)
+    return jnp.where(next(uniform) < probability, value, identity)
 
-  brightness = jax.random.normal(next(keys), (batch,)) * 0.2
-  c = translate_3d(maybe(brightness, 0.0)) @ c
-  c = scale_3d(maybe(_lognormal(next(keys), batch, 0.5), 1.0)) @ c
+  c = translate_3d(maybe(next(normal) * 0.2, 0.0)) @ c  # Brightness.
+  c = scale_3d(maybe(jnp.exp2(next(normal) * 0.5), 1.0)) @ c  # Contrast.
   projection = _luma_projection(batch)
-  flip = jax.random.randint(next(keys), (batch,), 0, 2).astype(jnp.float32)
+  flip = jnp.floor(2 * next(uniform))
   c = (eye - 2.0 * projection * maybe(flip, 0.0)[:, None, None]) @ c
-  hue = jax.random.uniform(next(keys), (batch,), minval=-np.pi, maxval=np.pi)
-  c = rotate_3d_about_luma(maybe(hue, 0.0)) @ c
-  saturation = maybe(_lognormal(next(keys), batch, 1.0), 1.0)[:, None, None]
+  c = rotate_3d_about_luma(maybe(_between(next(uniform), -np.pi, np.pi), 0.0)) @ c  # Hue.
+  saturation = maybe(jnp.exp2(next(normal) * 1.0), 1.0)[:, None, None]
   c = (projection + (eye - projection) * saturation) @ c
   return c
 

@@ -1,5 +1,6 @@
-"""ADA's augmentation pipeline: identity at p = 0, differentiable at p = 1, geometry that
-keeps a square's area as its matrix says, colour on one and three channels."""
+"""ADA's augmentation pipeline: identity at p = 0, differentiable at p = 1, each transform
+drawn with p and its parameters' spread, geometry that keeps a square's area as its matrix
+says, colour on one and three channels."""
 
 import jax
 import jax.numpy as jnp
@@ -84,6 +85,33 @@ def test_geometric_transforms_scale_a_centred_square_s_area_by_its_matrix_s_dete
   np.testing.assert_allclose(areas, expected, rtol=0.08)
   scale = np.sqrt(np.abs(np.linalg.det(matrices[:, :2, :2])))
   assert np.all((scale > 2 ** (-0.2 * 5)) & (scale < 2 ** (0.2 * 5)))  # Within 5 sigma.
+
+
+def test_each_transform_is_drawn_with_the_probability_and_the_paper_s_spread():
+  """Over 8192 images: blit matrices are signed permutations (half of them mirrored) with
+  whole-pixel shifts of at most 1/8 of the frame; "g" at p = 0.5 scales half the images
+  (rotation and anisotropic scaling keep the area) with log2 of the isotropic factor of
+  spread 0.2; colour at p = 0.5 leaves an image alone only when none of its five transforms
+  was drawn or its luma flip came up "no": 0.5^4 x 0.75."""
+  batch, key = 8192, jax.random.PRNGKey(7)
+  blit = np.asarray(ada_pipeline.geometric_matrix(key, batch, 32, 32, "b", 1.0))
+  linear = np.round(blit[:, :2, :2], 5)
+  assert set(np.unique(linear)) == {-1.0, 0.0, 1.0}
+  mirrored = np.mean(np.linalg.det(linear) < 0)
+  assert 0.47 < mirrored < 0.53, mirrored
+  shifts = np.round(blit[:, :2, 2], 4)
+  np.testing.assert_array_equal(shifts, np.round(shifts))
+  assert set(np.unique(shifts)) == set(range(-4, 5))
+
+  general = np.asarray(ada_pipeline.geometric_matrix(key, batch, 32, 32, "g", 0.5))
+  log2_scale = 0.5 * np.log2(np.abs(np.linalg.det(general[:, :2, :2])))
+  scaled = np.abs(log2_scale) > 1e-5
+  assert 0.47 < scaled.mean() < 0.53, scaled.mean()
+  assert 0.19 < log2_scale[scaled].std() < 0.21, log2_scale[scaled].std()
+
+  colour = np.asarray(ada_pipeline.color_matrix(key, batch, 0.5))
+  untouched = np.mean(np.all(np.abs(colour - np.eye(4)) < 1e-6, axis=(1, 2)))
+  assert abs(untouched - 0.5**4 * 0.75) < 0.01, untouched
 
 
 def test_colour_on_one_channel_acts_on_the_grey_value_as_on_equal_rgb():
