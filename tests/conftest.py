@@ -32,6 +32,20 @@ sys.path.insert(0, ROOT)
 from configs import fashion_mnist_dcgan  # noqa: E402
 
 IDX_DIR = "/usr/share/datasets/fashion-mnist"
+# The fast suite's longest files (pytest --durations, 2026-12-01), run first: the workers
+# (tests/run.sh: one per file, --no-loadscope-reorder) then finish together instead of
+# one running a long file alone at the end.
+_LONGEST_FIRST = ("test_train_step.py", "test_stylegan2_training.py", "test_stylegan2.py",
+                  "test_evaluation.py", "test_rollback.py", "test_kill_anywhere.py",
+                  "test_bench.py")
+
+
+def pytest_collection_modifyitems(items):
+  def rank(item):
+    name = os.path.basename(str(item.path))
+    return _LONGEST_FIRST.index(name) if name in _LONGEST_FIRST else len(_LONGEST_FIRST)
+
+  items.sort(key=rank)  # Stable: a file's tests keep their order.
 
 
 def _run_dir(tmp_path_factory, name: str) -> str:

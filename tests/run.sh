@@ -11,7 +11,8 @@ if [ "${CI:-}" = "true" ] && [ $# -eq 0 ]; then
   set -- -m "not slow"
 fi
 # One worker per core, at most 4 (each holds JAX, TensorFlow and a dataset); a test file
-# stays on one worker, so its module fixtures are made once.
+# stays on one worker, so its module fixtures are made once; files start in conftest.py's
+# order (the longest first), not xdist's (the most tests first).
 workers=$(nproc)
 [ "$workers" -le 4 ] || workers=4
-.venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile --no-loadscope-reorder "$@"

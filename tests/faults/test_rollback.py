@@ -15,6 +15,8 @@ from pgen import recovery
 from pgen.monitoring import NonFiniteLossError
 from pgen.train import train_and_evaluate
 
+pytestmark = pytest.mark.usefixtures("fast_compile")  # Runs are compared with each other.
+
 
 class _NaNAt:
   """The loop's TrainStep, with a NaN in g_loss at `step` (once), or at every step from it
