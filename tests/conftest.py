@@ -110,10 +110,23 @@ def smoke_run(fmnist_data_dir, tmp_path_factory):
   (`smoke_run_copy`)."""
   from pgen.train import train_and_evaluate
   workdir = os.path.join(_run_dir(tmp_path_factory, "smoke_run"), "run")
-  with _locked(workdir):
+  with _locked(workdir), _with_optimizations():  # Whichever module (fast_compile) asks first.
     if not os.path.isdir(os.path.join(workdir, "checkpoints", "6")):
       train_and_evaluate(_smoke_config(fmnist_data_dir), workdir)
   return workdir
+
+
+@contextlib.contextmanager
+def _with_optimizations():
+  """XLA's optimizations on inside a fast_compile module: runs that tests compare with runs
+  made outside one (smoke_run: exact resume) compile alike."""
+  import jax
+  before = jax.config.read("jax_disable_most_optimizations")
+  jax.config.update("jax_disable_most_optimizations", False)
+  try:
+    yield
+  finally:
+    jax.config.update("jax_disable_most_optimizations", before)
 
 
 @contextlib.contextmanager
