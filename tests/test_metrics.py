@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from pgen.evaluation import metrics
+from pgen.evaluation import metrics, scoring
 
 
 def _random_covariance(rng, d):
@@ -68,6 +68,17 @@ def test_precision_recall_on_hand_built_clouds():
   assert result["coverage"] == pytest.approx(0.5, abs=0.03)
   far = metrics.precision_recall_density_coverage(real, real + 1000.0)
   assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+
+
+def test_a_kept_reference_radius_scores_exactly_as_one_computed_afresh():
+  """An Evaluator computes the reference's k-NN radii once (scoring.reference_radius) for
+  all its calls: on more reals than the k-NN metrics take, the same numbers as score()."""
+  rng = np.random.default_rng(5)
+  real = rng.normal(size=(6000, 8)).astype(np.float32)
+  fake = (rng.normal(size=(5500, 8)) * 1.2 + 0.1).astype(np.float32)
+  kept = scoring.score(real, fake, real_radius=scoring.reference_radius(real))
+  assert kept == scoring.score(real, fake)
+  assert 0 < kept["precision"] < 1 and 0 < kept["recall"] < 1
 
 
 def test_class_histogram_and_classifier_score_flag_collapse():

@@ -19,19 +19,34 @@ _MANIFOLD_POINTS = 5000
 _MANIFOLD_K = 5
 
 
+def _manifold_subsets(real_features: np.ndarray, fake_features: np.ndarray | None = None):
+  """The points of each side the k-NN metrics use: the same reals for every call."""
+  rng = np.random.default_rng(0)
+  real_subset = real_features[rng.permutation(len(real_features))[:_MANIFOLD_POINTS]]
+  if fake_features is None:
+    return real_subset, None
+  return real_subset, fake_features[rng.permutation(len(fake_features))[:_MANIFOLD_POINTS]]
+
+
+def reference_radius(real_features: np.ndarray) -> np.ndarray:
+  """What `score` computes of the reference alone for its k-NN metrics, to keep for all."""
+  return metrics.kth_neighbour_radius(_manifold_subsets(real_features)[0], _MANIFOLD_K)
+
+
 def score(real_features: np.ndarray, fake_features: np.ndarray,
-          class_logits: np.ndarray | None = None, labels: np.ndarray | None = None) -> dict:
+          class_logits: np.ndarray | None = None, labels: np.ndarray | None = None, *,
+          real_radius: np.ndarray | None = None) -> dict:
   """Every metric of generated images against reference features; the class metrics only
   with class logits of the generated images (their width is the number of classes), and
-  their accuracy only with the `labels` a conditional generator was asked for."""
+  their accuracy only with the `labels` a conditional generator was asked for.
+  `real_radius`: reference_radius(real_features), kept by a caller that scores often."""
   fd = metrics.frechet_distance(*metrics.gaussian_stats(real_features),
                                 *metrics.gaussian_stats(fake_features))
   kid, kid_std = metrics.kernel_distance(real_features, fake_features)
-  rng = np.random.default_rng(0)
-  real_subset = real_features[rng.permutation(len(real_features))[:_MANIFOLD_POINTS]]
-  fake_subset = fake_features[rng.permutation(len(fake_features))[:_MANIFOLD_POINTS]]
+  real_subset, fake_subset = _manifold_subsets(real_features, fake_features)
   result = {"fd": fd, "kid": kid, "kid_std": kid_std}
-  result.update(metrics.precision_recall_density_coverage(real_subset, fake_subset, _MANIFOLD_K))
+  result.update(metrics.precision_recall_density_coverage(real_subset, fake_subset, _MANIFOLD_K,
+                                                          real_radius))
   if class_logits is not None:
     num_classes = class_logits.shape[-1]
     probs = np.asarray(jax.nn.softmax(class_logits, axis=-1))
@@ -56,13 +71,15 @@ class Evaluator:
       self._num_ref = min(self._num_ref, config.eval.num_reference)
     self._real_features = reference.reference_features(builder, config, self._split,
                                                        self._num_ref, self._extractor)
+    self._real_radius = reference_radius(self._real_features)
 
   def __call__(self, images: np.ndarray, labels: np.ndarray | None = None, *,
                pairs_png: str | None = None) -> dict:
     """The metrics of uint8 images (N, H, W, C); with `pairs_png`, also the memorization
     check against the whole reference split, its pairs written there."""
     fake_features, class_logits = self._extractor(images)
-    result = score(self._real_features, fake_features, class_logits, labels)
+    result = score(self._real_features, fake_features, class_logits, labels,
+                   real_radius=self._real_radius)
     result["ms_ssim"] = metrics.ms_ssim_diversity(images)
     result.update({"num_samples": int(len(images)), "reference": f"{self._config.data.name}/"
                    f"{self._split} ({self._num_ref} images)",
