@@ -15,4 +15,5 @@ fi
 # order (the longest first), not xdist's (the most tests first).
 workers=$(nproc)
 [ "$workers" -le 4 ] || workers=4
-.venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile --no-loadscope-reorder "$@"
+.venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile \
+  --no-loadscope-reorder "$@"
