@@ -32,9 +32,9 @@ from configs import (catalog_resnet64, catalog_stylegan2, fashion_mnist_dcgan,  
                      fashion_mnist_stylegan2, stanford_online_products_dcgan,
                      stanford_online_products_stylegan2)
 from pgen import config as config_lib, data, performance, sharding  # noqa: E402
+from pgen.compiled_step import compile_train_step  # noqa: E402
 from pgen.data import synthetic  # noqa: E402
 from pgen.state import build  # noqa: E402
-from pgen.train_step import compile_train_step, input_config  # noqa: E402
 
 # name: (config module, resolution, channels, per-device batch sizes)
 FAMILIES = {
@@ -67,7 +67,7 @@ def run_entry(config, steps, warmup, profile_dir=None):
   mesh = sharding.make_mesh()
   info = synthetic.input_info(config)
   setup = build(config, mesh, info.image_shape, info.num_classes)
-  batches = synthetic.train_batches(input_config(config), mesh, start_step=0)
+  batches = synthetic.train_batches(config, mesh, start_step=0)
   state = setup.init()
   train_step = compile_train_step(config, setup, mesh)
   cost = train_step.compile(state, next(batches))  # Every program of the lazy cycle.
@@ -86,7 +86,7 @@ def run_entry(config, steps, warmup, profile_dir=None):
     jax.profiler.stop_trace()
   peak = performance.peak_tflops(jax.devices()[0].device_kind, config.model.dtype)
   tflops, mfu = performance.utilization(cost.flops_per_step, step_s, peak)
-  return {"images_per_s": config.batch_size * config.optim.d_steps / step_s,
+  return {"images_per_s": data.images_per_step(config) / step_s,
           "step_ms": step_s * 1e3, "tflops_per_device": tflops, "mfu": mfu,
           "memory_gib": (cost.peak_memory_bytes or 0) / 2**30, "compile_s": cost.compile_s,
           "gflop_per_step": (cost.flops_per_step or 0) / 1e9}

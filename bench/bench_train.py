@@ -20,10 +20,10 @@ import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from pgen import compiler, config as config_lib, sharding  # noqa: E402
+from pgen import compiler, config as config_lib, data, sharding  # noqa: E402
+from pgen.compiled_step import compile_train_step  # noqa: E402
 from pgen.data import pipeline, sources  # noqa: E402
 from pgen.state import build  # noqa: E402
-from pgen.train_step import compile_train_step, input_config  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 flags.DEFINE_integer("steps", 200, "Timed training steps.")
@@ -58,13 +58,12 @@ def train_throughput(config, mesh):
   info = pipeline.input_info(builder, config)
   setup, step = _compiled_step(config, mesh, info.image_shape, info.num_classes)
   state = setup.init()
-  batches = pipeline.train_batches(builder, input_config(config), mesh, start_step=0)
+  batches = pipeline.train_batches(builder, config, mesh, start_step=0)
   state, _ = _time_steps(step, state, batches, 1)
   first_step_s = time.perf_counter() - start
   state, _ = _time_steps(step, state, batches, FLAGS.warmup)
   _, elapsed = _time_steps(step, state, batches, FLAGS.steps)
-  # Real images seen per second: d_steps batches per step.
-  images = FLAGS.steps * config.batch_size * config.optim.d_steps
+  images = FLAGS.steps * data.images_per_step(config)  # Real images seen.
   return first_step_s, images / elapsed, builder
 
 

@@ -166,8 +166,8 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   import jax  # noqa: PLC0415
   from pgen import config as config_lib, data, samples, sharding  # noqa: PLC0415
   from pgen.evaluation.scoring import Evaluator  # noqa: PLC0415
+  from pgen.compiled_step import compile_train_step  # noqa: PLC0415
   from pgen.state import build  # noqa: PLC0415
-  from pgen.train_step import compile_train_step, input_config  # noqa: PLC0415
 
   config.eval.num_samples, config.eval.reference_split = NUM_SAMPLES, "train"
   config.eval.num_reference = None
@@ -177,7 +177,7 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
   train_step = compile_train_step(config, setup, mesh)
   state = setup.init()
-  batches = dataset.batches(input_config(config), mesh, start_step=0)
+  batches = dataset.batches(config, mesh, start_step=0)
   first = next(batches)
   start = time.perf_counter()
   train_step.compile(state, first)
@@ -185,7 +185,7 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   evaluator = Evaluator(config, dataset.builder)
   sampler = samples.make_sampler(setup.generator, config.model.latent_dim, mesh)
   key = jax.random.fold_in(samples.grid_key(config.seed), 1)
-  images_per_step = config.batch_size * config.optim.d_steps
+  images_per_step = data.images_per_step(config)
   pending = sorted([("minutes", m, m * 60.0) for m in minutes] +
                    [("kimg", k, None) for k in kimg], key=lambda p: (p[2] is None, p[1]))
   points, training_s, images, step = [], 0.0, 0, 0

@@ -2,7 +2,8 @@
 
     manager = create_manager(workdir, config)
     state = restore_latest(manager, abstract_state)   # None when the run is new
-    save(manager, step, state)                        # when the loop decides to
+    best = best_fd(manager)                           # of evaluated checkpoints, or None
+    save(manager, step, state, metrics={"fd": fd})    # when the loop decides to
     finish(manager)                                   # before the process exits
 
 Resume order: this workdir's latest intact checkpoint, else a fresh state from the config
@@ -53,12 +54,15 @@ def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None
                                            save_interval_steps=0)  # Orbax warns otherwise.
   else:
     keep = checkpoint_managers.LatestN(config.keep_checkpoints)
-    if config.eval.every_steps > 0:
+    evaluated = config.eval.every_steps > 0
+    if evaluated:
       keep = checkpoint_managers.AnyPreservationPolicy([keep, checkpoint_managers.BestN(
-          get_metric_fn=lambda metrics: metrics["fd"], reverse=True, n=1,
-          keep_checkpoints_without_metrics=False)])
+          get_metric_fn=_fd, reverse=True, n=1, keep_checkpoints_without_metrics=False)])
     options = ocp.CheckpointManagerOptions(
         preservation_policy=keep,
+        # With a best_fn Orbax writes each checkpoint's metrics next to it and reads them back
+        # when a run restarts, so the best checkpoint stays the best across restarts.
+        best_fn=_fd if evaluated else None, best_mode="min",
         enable_async_checkpointing=True,
         cleanup_tmp_directories=True,  # Half-written saves of a killed run.
         # The step's directory is made in save() itself: a workdir that cannot take it (no
@@ -69,6 +73,26 @@ def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None
   directory = checkpoint_dir(workdir)
   return _listing_again_if_a_step_vanished(directory, lambda: ocp.CheckpointManager(
       directory, options=options, item_handlers=item_handler or ocp.StandardCheckpointHandler()))
+
+
+def _fd(metrics: dict) -> float:
+  return metrics["fd"]
+
+
+def best_fd(manager: ocp.CheckpointManager) -> float | None:
+  """The lowest Frechet distance saved with this run's checkpoints; None when none has one
+  (the keep-best policy keeps the checkpoint it belongs to)."""
+  fds = []
+  for step in manager.all_steps():
+    try:
+      metrics = manager.metrics(step)
+    except Exception as e:  # noqa: BLE001  (a damaged metrics file ranks nothing)
+      logging.warning("The metrics of checkpoint %d cannot be read (%s); it does not count "
+                      "towards the best FD.", step, _brief(e))
+      continue
+    if metrics and "fd" in metrics:
+      fds.append(metrics["fd"])
+  return min(fds, default=None)
 
 
 def _listing_again_if_a_step_vanished(directory: str, list_steps):

@@ -87,7 +87,7 @@ def export(workdir: str, out: str, *, step: int | None = None,
   StyleGAN2's `options` (truncation, noise mode) are built into its function."""
   if os.path.exists(out) and os.listdir(out):
     raise ArgumentError(f"--out={out} exists and is not empty; export to a new directory.")
-  config, info, setup, state = generators.restore_ema_generator(workdir, step)
+  config, info, setup, state = generators.restore_run_state(workdir, step)
   options.check(config.model.name, workdir)
   step = int(jax.device_get(state.step))
   variables = generators.ema_variables(state)

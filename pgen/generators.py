@@ -102,9 +102,9 @@ def _run_files(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
     return config, json.load(f)
 
 
-def restore_ema_generator(workdir: str, step: int | None = None):
-  """(the run's config, data info, its Setup, the restored state) at `step` (default: the
-  latest checkpoint)."""
+def restore_run_state(workdir: str, step: int | None = None):
+  """(the run's config, data info, its Setup, the whole restored train state) at `step`
+  (default: the latest checkpoint)."""
   config, info = _run_files(workdir)
   mesh = sharding.make_mesh()
   setup = build(config, mesh, tuple(info["image_shape"]), len(info["class_names"]))
@@ -181,7 +181,7 @@ def from_state(setup, state, *, config: ml_collections.ConfigDict, image_shape: 
 
 def from_checkpoint(workdir: str, step: int | None = None,
                     options: RenderOptions = RenderOptions()) -> TrainedGenerator:
-  config, info, setup, state = restore_ema_generator(workdir, step)
+  config, info, setup, state = restore_run_state(workdir, step)
   return from_state(setup, state, config=config, image_shape=info["image_shape"],
                     class_names=info["class_names"], source=workdir, options=options)
 

@@ -3,8 +3,9 @@
     setup = build(config, mesh, image_shape=(32, 32, 1), num_classes=10)
     state = setup.init()    # or a checkpoint restored into setup.abstract_state
 
-`Setup` holds a config's models, optimizers and abstract state: what training, sampling
-and export share. `abstract_state` (shapes, dtypes, shardings) is what a checkpoint
+`Setup` holds a config's models, their optimizers and losses, and the abstract state: what
+training, sampling and export share, as one object (as flax's TrainState carries apply_fn
+and tx). `abstract_state` (shapes, dtypes, shardings) is what a checkpoint
 restores into, so a checkpoint written on one device layout is resharded onto the
 current one.
 """
@@ -19,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from pgen import sharding
+from pgen import losses, sharding
 from pgen.augment import AugmentState
 from pgen.models import build_models
 
@@ -116,14 +117,22 @@ def state_shardings(abstract_state):
 
 @dataclasses.dataclass(frozen=True)
 class Setup:
-  """A config's models, optimizers and abstract state."""
+  """A config's models, their optimizers and losses, and the abstract state."""
   generator: Any
   discriminator: Any
-  g_tx: Any
-  d_tx: Any
+  g_tx: optax.GradientTransformation
+  d_tx: optax.GradientTransformation
+  d_loss_fn: Callable  # (logits_real, logits_fake) -> D's adversarial loss.
+  g_loss_fn: Callable  # logits_fake -> G's adversarial loss.
   abstract_state: Any
   init: Callable[[], Any]  # Creates the initial state in its shardings.
   num_classes: int  # Classes the models are conditioned on; 0 when unconditional.
+
+  def with_optimizers_of(self, config: ml_collections.ConfigDict) -> "Setup":
+    """This setup with `config`'s optimizers (e.g. learning rates scaled after a rollback):
+    their states have the same layout, so the abstract state stays."""
+    g_tx, d_tx = make_optimizers(config)
+    return dataclasses.replace(self, g_tx=g_tx, d_tx=d_tx)
 
 
 def build(config: ml_collections.ConfigDict, mesh, image_shape, num_classes: int = 0, *,
@@ -135,4 +144,6 @@ def build(config: ml_collections.ConfigDict, mesh, image_shape, num_classes: int
   g_tx, d_tx = make_optimizers(config)
   abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx, mesh,
                                        image_shape, num_classes)
-  return Setup(generator, discriminator, g_tx, d_tx, abstract_state, init, num_classes)
+  d_loss_fn, g_loss_fn = losses.get_losses(config.loss.name)
+  return Setup(generator, discriminator, g_tx, d_tx, d_loss_fn, g_loss_fn, abstract_state, init,
+               num_classes)

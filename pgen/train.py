@@ -26,10 +26,10 @@ from jax.experimental import multihost_utils
 
 from pgen import checkpointing, config as config_lib, data, performance, recovery, run_record
 from pgen import samples, sharding
+from pgen.compiled_step import compile_train_step
 from pgen.evaluation.scoring import Evaluator
 from pgen.monitoring import MetricWindow, NonFiniteLossError, StopRequests, Throughput  # noqa: F401
-from pgen.state import build
-from pgen.train_step import compile_train_step, input_config
+from pgen.state import Setup, build
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,7 +56,7 @@ def due_actions(step: int, config: ml_collections.ConfigDict, *, last: bool,
 @dataclasses.dataclass
 class LoopParts:
   """What the loop runs: built from the config by `train_and_evaluate`."""
-  train_step: Any  # pgen.train_step.TrainStep: .at(step)(state, batch) -> (state, metrics)
+  train_step: Any  # pgen.compiled_step.TrainStep: .at(step)(state, batch) -> (state, metrics)
   batches: Iterator  # Global batches from the start step on.
   sample: Callable  # samples.make_sampler's function.
   evaluator: Callable | None  # (images, labels) -> metrics, on process 0 when eval is on.
@@ -78,7 +78,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   dataset = data.open_dataset(config)
-  build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)  # Checks the models.
+  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
   is_chief = jax.process_index() == 0
   with run_record.workdir_lock(workdir) if is_chief else contextlib.nullcontext():
     manager = checkpointing.create_manager(workdir, config, item_handler=checkpoint_handler)
@@ -86,7 +86,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       try:
         while True:
           try:
-            return _resume_and_train(config, workdir, mesh, dataset, manager, instrument)
+            return _resume_and_train(config, workdir, mesh, dataset, setup, manager,
+                                     instrument)
           except recovery.RollbackRequested as request:
             _record_rollback(config, workdir, manager, request)
       finally:
@@ -107,11 +108,13 @@ def _record_rollback(config, workdir: str, manager, request) -> None:
                   config.train.max_rollbacks, rollbacks[-1]["lr_scale"])
 
 
-def _resume_and_train(config, workdir: str, mesh, dataset, manager, instrument=None):
+def _resume_and_train(config, workdir: str, mesh, dataset, setup: Setup, manager,
+                      instrument=None):
   is_chief = jax.process_index() == 0
   rollbacks = recovery.load_rollbacks(workdir)
-  config = recovery.scaled_config(config, rollbacks)
-  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
+  scaled = recovery.scaled_config(config, rollbacks)
+  if scaled is not config:  # Learning rates lowered by rollbacks.
+    config, setup = scaled, setup.with_optimizers_of(scaled)
   state = checkpointing.restore_latest(manager, setup.abstract_state, move_damaged_to=workdir)
   if state is None:
     state = setup.init()
@@ -131,7 +134,7 @@ def _resume_and_train(config, workdir: str, mesh, dataset, manager, instrument=N
     return state
   parts = LoopParts(
       train_step=compile_train_step(config, setup, mesh),
-      batches=dataset.batches(input_config(config), mesh, start_step=start_step),
+      batches=dataset.batches(config, mesh, start_step=start_step),
       sample=samples.make_sampler(setup.generator, config.model.latent_dim, mesh),
       evaluator=(Evaluator(config, dataset.builder) if config.eval.every_steps and is_chief
                  else None),
@@ -185,7 +188,7 @@ def _on_collapse(config, manager, step: int, reason: str):
       "train.on_collapse='rollback' to restore the newest checkpoint and go on.")
 
 
-def _compile_step(config, parts: LoopParts, state, batch):
+def _compile_and_measure(config, parts: LoopParts, state, batch) -> Throughput:
   """Compiles the train step's programs ahead of time for `batch`; returns a Throughput
   that knows their FLOPs. The cost goes to the log and the run record."""
   cost = parts.train_step.compile(state, batch)
@@ -199,9 +202,8 @@ def _compile_step(config, parts: LoopParts, state, batch):
   if parts.run_record:
     run_record.add_to_record(parts.run_record, "train_step", {
         **cost.record(), "device_kind": device_kind, "peak_tflops": peak})
-  throughput = Throughput(images_per_step=config.batch_size * config.optim.d_steps,
-                          flops_per_step=cost.flops_per_step, peak_tflops=peak)
-  return throughput
+  return Throughput(images_per_step=data.images_per_step(config),
+                    flops_per_step=cost.flops_per_step, peak_tflops=peak)
 
 
 def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts, state,
@@ -225,9 +227,10 @@ def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts
 
 def _run_steps(config, workdir: str, parts: LoopParts, state, start_step: int, hooks,
                report_progress):
-  window, best_fd = MetricWindow(), None
+  # The best FD of earlier starts of this run, from its checkpoints' saved metrics.
+  window, best_fd = MetricWindow(), checkpointing.best_fd(parts.manager)
   first_batch = next(parts.batches)
-  throughput = _compile_step(config, parts, state, first_batch)
+  throughput = _compile_and_measure(config, parts, state, first_batch)
   batches = itertools.chain([first_batch], parts.batches)
   with metric_writers.ensure_flushes(parts.writer), StopRequests() as stop_requests:
     for step in range(start_step + 1, config.total_steps + 1):
@@ -248,15 +251,18 @@ def _run_steps(config, workdir: str, parts: LoopParts, state, start_step: int, h
         if todo.samples:
           with report_progress.timed("samples"):
             _write_samples(config, workdir, parts, step, state)
-        eval_metrics = None
+        eval_metrics, new_best = None, False
         if todo.evaluate:
           window.check_finite()
           with report_progress.timed("eval"):
             fd, collapse = _evaluate(config, parts, step, state, best_fd)
           if collapse:
             raise _on_collapse(config, parts.manager, step, collapse)
-          best_fd, eval_metrics = min(fd, best_fd or fd), {"fd": fd}
-        if todo.checkpoint:
+          eval_metrics, new_best = {"fd": fd}, best_fd is None or fd < best_fd
+          best_fd = fd if new_best else best_fd
+        # The best evaluated state is checkpointed whenever it is evaluated, so the keep-best
+        # policy sees every evaluation, whatever the two intervals.
+        if todo.checkpoint or new_best:
           window.check_finite()  # Never checkpoint a state that came from a non-finite step.
           with report_progress.timed("checkpoint"):
             checkpointing.save(parts.manager, step, state, metrics=eval_metrics)

@@ -21,11 +21,11 @@ import numpy as np  # noqa: E402
 from jax.sharding import Mesh  # noqa: E402
 
 from configs import fashion_mnist_dcgan, fashion_mnist_stylegan2  # noqa: E402
-from pgen import config as config_lib, sharding  # noqa: E402
+from pgen import config as config_lib, data, objectives, sharding  # noqa: E402
+from pgen.compiled_step import TrainStep, jit_train_step, lazy_cycle  # noqa: E402
 from pgen.models import build_models  # noqa: E402
 from pgen.state import build  # noqa: E402
-from pgen.train_step import (StepOptions, TrainStep, jit_train_step, lazy_cycle,  # noqa: E402
-                             make_train_step)
+from pgen.step_spec import StepSpec  # noqa: E402
 
 NUM_STEPS = 3
 NUM_CLASSES = 10
@@ -107,19 +107,18 @@ def run_steps(out_path, config, devices, activations):
   mesh = Mesh(np.asarray(devices), (sharding.DATA_AXIS,))
   models = smooth_models(config, (32, 32, 1), NUM_CLASSES) if activations == "smooth" else None
   setup = build(config, mesh, (32, 32, 1), NUM_CLASSES, models=models)
-  step_fn = make_train_step(config, setup, mesh)
-  opts = StepOptions.from_config(config, setup.num_classes)
+  spec = StepSpec.create(config, setup, mesh)
   chex.clear_trace_counter()  # Counted per mesh: each compiles its own step.
 
   # Traced (so compiled) once per program of the lazy-regularization cycle, or chex raises.
-  @chex.assert_max_traces(n=len(lazy_cycle(opts)))
+  @chex.assert_max_traces(n=len(lazy_cycle(spec.options)))
   def traced_once(state, batch, phases):
-    return step_fn(state, batch, phases)
+    return objectives.train_step(state, batch, phases, spec=spec)
 
-  step = TrainStep(jit_train_step(traced_once, setup.abstract_state, mesh), opts)
+  step = TrainStep(jit_train_step(traced_once, setup.abstract_state, mesh), spec.options)
   state = setup.init()
   initial = _flat(state)
-  rows = config.batch_size * config.optim.d_steps
+  rows = data.images_per_step(config)
   rng = np.random.default_rng(0)
   images = rng.integers(0, 256, (NUM_STEPS, rows, 32, 32, 1)).astype(np.uint8)
   labels = rng.integers(0, NUM_CLASSES, (NUM_STEPS, rows)).astype(np.int32)

@@ -93,3 +93,42 @@ def test_training_evaluates_and_keeps_the_best_checkpoint(smoke_config, tmp_path
   best = min(fds, key=fds.get)
   kept = checkpointing.create_manager(workdir, read_only=True).all_steps()
   assert sorted(kept) == sorted({best, 9})
+
+
+def test_the_best_evaluation_is_checkpointed_whatever_the_intervals_and_kept_across_restarts(
+    smoke_config, tmp_path):
+  """Evaluations every 2 steps, checkpoints every 6: each new best FD is checkpointed when it
+  is evaluated; a restart whose evaluations are all worse keeps that checkpoint and knows its
+  FD."""
+  from pgen import checkpointing
+  from pgen.train import train_and_evaluate
+  workdir = str(tmp_path / "run")
+  smoke_config.eval.every_steps = 2
+  smoke_config.checkpoint_every_steps = 6
+  smoke_config.keep_checkpoints = 1
+  fds = {}
+
+  def recording(parts, offset=0.0):
+    def evaluator(images, labels):
+      result = real(images, labels)
+      result["fd"] += offset
+      fds[len(fds) * 2 + 2] = result["fd"]
+      return result
+
+    real = parts.evaluator
+    parts.evaluator = evaluator
+    return parts
+
+  train_and_evaluate(smoke_config, workdir, instrument=recording)
+  best = min(fds, key=fds.get)
+  manager = checkpointing.create_manager(workdir, read_only=True)
+  assert sorted(manager.all_steps()) == sorted({best, 6})
+  assert checkpointing.best_fd(manager) == pytest.approx(fds[best])
+
+  smoke_config.total_steps = 10  # Resumed: evaluations at 8 and 10, worse than any before.
+  train_and_evaluate(smoke_config, workdir,
+                     instrument=lambda parts: recording(parts, offset=1e6))
+  manager = checkpointing.create_manager(workdir, read_only=True)
+  assert sorted(fds) == [2, 4, 6, 8, 10]
+  assert sorted(manager.all_steps()) == sorted({best, 10})
+  assert checkpointing.best_fd(manager) == pytest.approx(fds[best])

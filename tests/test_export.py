@@ -55,7 +55,7 @@ def test_export_holds_the_ema_generator_alone_and_its_record(exported, smoke_run
   assert re.fullmatch(r"[0-9a-f]{64}", record["source_checkpoint_sha256"])
   params = ocp.StandardCheckpointer().restore(os.path.abspath(os.path.join(out, "params")))
   assert set(params) == {"params", "batch_stats"}  # No optimizer state, no discriminator.
-  state = generators.restore_ema_generator(smoke_run)[3]
+  state = generators.restore_run_state(smoke_run)[3]
   for a, b in zip(jax.tree.leaves(params["params"]), jax.tree.leaves(state.ema_g_params),
                   strict=True):
     np.testing.assert_array_equal(a, b)

@@ -14,7 +14,7 @@ from pgen.data import sources
 from pgen.evaluation import scoring
 from pgen.state import build
 from pgen.train import train_and_evaluate
-from pgen.train_step import compile_train_step
+from pgen.compiled_step import compile_train_step
 
 FAMILIES = ("dcgan", "resnet")
 

@@ -7,7 +7,8 @@ import pytest
 
 from configs import fashion_mnist_dcgan
 from pgen import regularizers
-from pgen.train_step import StepOptions, ema_beta
+from pgen.objectives import ema_beta
+from pgen.step_spec import StepOptions
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
 

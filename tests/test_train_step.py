@@ -12,7 +12,7 @@ import pytest
 from configs import fashion_mnist_dcgan
 from pgen import sharding
 from pgen.state import build
-from pgen.train_step import compile_train_step
+from pgen.compiled_step import compile_train_step
 from tests import step_runner
 
 HERE = os.path.dirname(os.path.abspath(__file__))

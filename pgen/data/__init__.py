@@ -4,6 +4,7 @@ batches made on the device.
     dataset = open_dataset(config)       # checks the dataset and reads what it holds
     dataset.info.image_shape             # (H, W, C) after preprocessing
     batches = dataset.batches(config, mesh, start_step=0)   # global uint8 image batches
+    images_per_step(config)              # rows of each batch: a step's real images
 
 TFDS datasets go through sources.py (finding and preparing builders) and pipeline.py
 (tf.data); `data.name="synthetic"` through synthetic.py, which loads no TensorFlow.
@@ -15,13 +16,20 @@ from typing import Any, Callable, Iterator
 SYNTHETIC = "synthetic"
 
 
+def images_per_step(config) -> int:
+  """Real images one train step consumes: batch_size for each of its optim.d_steps
+  discriminator updates. The pipelines batch by it, epochs count by it, and the step splits
+  its batch into d_steps columns."""
+  return config.batch_size * config.optim.d_steps
+
+
 @dataclasses.dataclass(frozen=True)
 class InputInfo:
   image_shape: tuple  # (H, W, C) after preprocessing.
   num_classes: int
   class_names: tuple
   num_examples: int
-  steps_per_epoch: int
+  steps_per_epoch: int  # Train steps per epoch (each of images_per_step images).
   cache: str  # What the pipeline keeps in memory: "decoded", "encoded" or "none".
 
 

@@ -1,7 +1,10 @@
 """The training input pipeline: TFDS -> tf.data -> global, batch-sharded jax.Arrays.
 
     batches = train_batches(builder, config, mesh, start_step=int(state.step))
-    batch = next(batches)   # {"image": (B, H, W, C) uint8, "label": (B,) int32}
+    batch = next(batches)   # {"image": (N, H, W, C) uint8, "label": (N,) int32}
+
+N is `images_per_step(config)`: batch_size for each of the step's optim.d_steps
+discriminator updates.
 
 The order of global batches is a pure function of (seed, step), independent of how many
 processes and devices there are: every process reads the split's records and shuffles
@@ -32,7 +35,8 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from pgen import sharding
-from pgen.data import InputInfo, sources  # noqa: F401  (keeps TensorFlow off the accelerators)
+# `sources` first: it keeps TensorFlow off the accelerators.
+from pgen.data import InputInfo, images_per_step, sources  # noqa: F401
 from pgen.data.options import target_size
 
 # tf.data functions run as traced graphs without AutoGraph's source conversion (which writes
@@ -82,11 +86,11 @@ def input_info(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigD
         f"{config.data.name} images have no fixed number of channels; pgen needs 1 "
         "or 3 (prepare folders with `python -m pgen prepare`, which stores RGB).")
   examples = _num_examples(builder, config.data.split)
-  steps_per_epoch = examples // config.batch_size
+  steps_per_epoch = examples // images_per_step(config)
   if steps_per_epoch == 0:
     raise sources.DatasetError(
-        f"{config.data.split} has {examples} examples, fewer than one batch of "
-        f"{config.batch_size}; lower --config.batch_size.")
+        f"{config.data.split} has {examples} examples, fewer than one step's "
+        f"{images_per_step(config)} (batch_size x optim.d_steps); lower --config.batch_size.")
   label = _label_feature(builder, config)
   cache = config.data.cache
   if cache == "auto":
@@ -168,7 +172,8 @@ def _reader(builder, config, info: InputInfo, split: str):
 def local_dataset(builder, config, *, start_step: int) -> tf.data.Dataset:
   """This process's rows of each global batch from `start_step` on."""
   info = input_info(builder, config)
-  process_batch = config.batch_size // jax.process_count()
+  global_batch = images_per_step(config)
+  process_batch = global_batch // jax.process_count()
   first_row = jax.process_index() * process_batch
   records, preprocess = _reader(builder, config, info, config.data.split)
   logging.info("Input: %s %s, %d examples to %s, resize=%s (%s), cache=%s, from step %d",
@@ -187,7 +192,7 @@ def local_dataset(builder, config, *, start_step: int) -> tf.data.Dataset:
   def epoch(e):
     seed = tf.cast(config.seed, tf.int64) * 1_000_003 + e
     shuffled = records.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
-    return shuffled.batch(config.batch_size, drop_remainder=True)
+    return shuffled.batch(global_batch, drop_remainder=True)
 
   @_graph_fn
   def own_rows(batch):

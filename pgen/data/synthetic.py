@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 
 from pgen import sharding
-from pgen.data import InputInfo
+from pgen.data import InputInfo, images_per_step
 from pgen.data.options import target_size
 
 # Nominal epoch: synthetic data has no end; this only sizes what the logs report.
@@ -24,7 +24,8 @@ def input_info(config) -> InputInfo:
   return InputInfo(
       image_shape=(*target_size(config.data.resolution), config.data.synthetic_channels),
       num_classes=classes, class_names=tuple(f"class_{i}" for i in range(classes)),
-      num_examples=_EXAMPLES, steps_per_epoch=_EXAMPLES // config.batch_size, cache="none")
+      num_examples=_EXAMPLES, steps_per_epoch=_EXAMPLES // images_per_step(config),
+      cache="none")
 
 
 def _batch(key, *, batch_size, image_shape, num_classes):
@@ -38,7 +39,7 @@ def train_batches(config, mesh, *, start_step: int):
   """Global batches, sharded over `mesh` as they are made: step s's batch is a function of
   (seed, s) alone, so a resumed run sees the batches an uninterrupted one would."""
   info = input_info(config)
-  make = jax.jit(functools.partial(_batch, batch_size=config.batch_size,
+  make = jax.jit(functools.partial(_batch, batch_size=images_per_step(config),
                                    image_shape=info.image_shape, num_classes=info.num_classes),
                  out_shardings=sharding.batch_split(mesh))
   key = jax.random.fold_in(jax.random.PRNGKey(config.seed), 0x5D47)

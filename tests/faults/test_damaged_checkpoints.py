@@ -35,7 +35,7 @@ DAMAGE = {
 
 
 def _state(workdir: str, step: int | None = None):
-  return generators.restore_ema_generator(workdir, step)[3]
+  return generators.restore_run_state(workdir, step)[3]
 
 
 @pytest.mark.parametrize("damage", [

@@ -64,8 +64,8 @@ def test_a_save_that_does_not_fit_stops_cleanly_and_resumes_once_there_is_room(
     assert "Checkpoint 9 needs up to" in message and "No space left on device" in message
     assert f"{workdir}/checkpoints" in message and "resume from step 6" in message
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6"]
-    for a, b in zip(jax.tree.leaves(generators.restore_ema_generator(workdir, 6)[3]),
-                    jax.tree.leaves(generators.restore_ema_generator(smoke_run, 6)[3]),
+    for a, b in zip(jax.tree.leaves(generators.restore_run_state(workdir, 6)[3]),
+                    jax.tree.leaves(generators.restore_run_state(smoke_run, 6)[3]),
                     strict=True):
       np.testing.assert_array_equal(a, b)  # Intact.
     make_room()

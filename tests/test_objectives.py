@@ -1,0 +1,119 @@
+"""The GAN objectives and updates of pgen/objectives.py, called directly: each update moves
+only its own network, by the gradient of the loss it names."""
+
+import dataclasses
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from configs import fashion_mnist_dcgan
+from pgen import config as config_lib, objectives, pixels, sharding
+from pgen.state import build
+from pgen.step_spec import LazyPhases, StepSpec
+
+pytestmark = pytest.mark.usefixtures("fast_compile")
+
+B = 8
+
+
+@pytest.fixture(scope="module")
+def spec_and_state():
+  config = fashion_mnist_dcgan.get_config("smoke")
+  config.batch_size = B
+  config = config_lib.resolve(config)
+  mesh = sharding.make_mesh()
+  setup = build(config, mesh, (32, 32, 1))
+  return StepSpec.create(config, setup, mesh), setup.init()
+
+
+def _inputs(spec, seed=0):
+  reals = jax.random.randint(jax.random.PRNGKey(seed), (B, 1, 32, 32, 1), 0, 256)
+  reals = pixels.to_model_range(reals.astype(jnp.uint8))
+  return objectives.draw_d_inputs(jax.random.PRNGKey(seed + 1), 0, reals,
+                                  jnp.zeros((B, 1), jnp.int32), spec)
+
+
+def _fake(spec, state, inputs):
+  return objectives.generate(spec, state.g_params, state.g_batch_stats, inputs.z, None,
+                             inputs.g_key)[0]
+
+
+def _d_logits(spec, d_params, state, images):
+  return objectives.d_outputs(spec, d_params, state.d_batch_stats, images, None)[0]
+
+
+def _changed(before, after) -> bool:
+  return any(not np.array_equal(a, b)
+             for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
+
+
+def test_d_update_takes_one_optimizer_step_on_the_discriminator_loss(spec_and_state):
+  spec, state = spec_and_state
+  inputs = _inputs(spec)
+  fake = _fake(spec, state, inputs)
+  update = jax.jit(functools.partial(objectives.d_update, j=0, spec=spec, phases=LazyPhases()))
+  new, metrics = update(state, fake, inputs)
+
+  def d_loss(d_params):  # The default config augments nothing: D sees the images as given.
+    return spec.setup.d_loss_fn(_d_logits(spec, d_params, state, inputs.real),
+                                _d_logits(spec, d_params, state, fake))
+
+  loss, grads = jax.value_and_grad(d_loss)(state.d_params)
+  np.testing.assert_allclose(metrics["d_loss"], loss, rtol=1e-5)
+  np.testing.assert_allclose(metrics["d_grad_norm"], optax.global_norm(grads), rtol=1e-4)
+  updates, _ = spec.setup.d_tx.update(grads, state.d_opt_state, state.d_params)
+  expected = optax.apply_updates(state.d_params, updates)
+  for got, want in zip(jax.tree.leaves(new.d_params), jax.tree.leaves(expected)):
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
+  assert not _changed(state.g_params, new.g_params)
+  assert not _changed(state.g_opt_state, new.g_opt_state)
+
+
+def test_g_update_pulls_the_loss_at_the_fakes_back_to_the_generator(spec_and_state):
+  spec, state = spec_and_state
+  inputs = _inputs(spec, seed=2)
+
+  def forward(g_params):
+    return objectives.generate(spec, g_params, state.g_batch_stats, inputs.z, None,
+                               inputs.g_key)
+
+  fake, pullback, _ = jax.vjp(forward, state.g_params, has_aux=True)
+  new, metrics = objectives.g_update(state, fake, pullback, None, jax.random.PRNGKey(3),
+                                     spec=spec, phases=LazyPhases())
+
+  def g_loss(g_params):  # G's loss through D, differentiated end to end.
+    return spec.setup.g_loss_fn(_d_logits(spec, state.d_params, state, forward(g_params)[0]))
+
+  loss, grads = jax.value_and_grad(g_loss)(state.g_params)
+  np.testing.assert_allclose(metrics["g_loss"], loss, rtol=1e-5)
+  np.testing.assert_allclose(metrics["g_grad_norm"], optax.global_norm(grads), rtol=1e-4)
+  assert _changed(state.g_params, new.g_params)
+  assert not _changed(state.d_params, new.d_params)
+  assert not _changed(state.d_opt_state, new.d_opt_state)
+
+
+def test_ema_update_moves_the_average_by_one_minus_beta(spec_and_state):
+  spec, state = spec_and_state
+  moved = state.replace(g_params=jax.tree.map(lambda p: p + 1.0, state.g_params))
+  new, beta = objectives.ema_update(moved, spec.options)
+  for ema, before in zip(jax.tree.leaves(new.ema_g_params), jax.tree.leaves(state.ema_g_params)):
+    np.testing.assert_allclose(ema, before + (1.0 - beta), rtol=1e-5, atol=1e-6)
+
+
+def test_a_train_step_counts_one_step_and_runs_lazy_r1_only_in_its_phase(spec_and_state):
+  spec, state = spec_and_state
+  with_r1 = dataclasses.replace(spec, options=dataclasses.replace(spec.options, r1_weight=1e3))
+  batch = {"image": jnp.full((B, 32, 32, 1), 200, jnp.uint8),
+           "label": jnp.zeros((B,), jnp.int32)}
+  step = jax.jit(functools.partial(objectives.train_step, spec=with_r1), static_argnums=2)
+  new, plain = step(state, batch, LazyPhases())
+  _, regularized = step(state, batch, LazyPhases(r1=True))
+  assert int(new.step) == int(state.step) + 1
+  assert float(plain["r1_penalty"]) == 0.0 and float(regularized["r1_penalty"]) > 0.0
+  np.testing.assert_allclose(  # R1 is added to D's loss with weight gamma / 2 * r1_every.
+      regularized["d_loss"] - regularized["d_adversarial_loss"],
+      0.5 * 1e3 * spec.options.r1_every * regularized["r1_penalty"], rtol=1e-3)
