@@ -12,7 +12,9 @@ if [ "${CI:-}" = "true" ] && [ $# -eq 0 ]; then
 fi
 # One worker per core, at most 4 (each holds JAX, TensorFlow and a dataset); a test file
 # stays on one worker, so its module fixtures are made once; files start in conftest.py's
-# order (the longest first), not xdist's (the most tests first).
+# order (the longest first, by tests/durations.json), not xdist's (the most tests first).
+# Refresh the durations after adding or changing a long test:
+#   bash tests/run.sh -m "not slow" --record-durations
 workers=$(nproc)
 [ "$workers" -le 4 ] || workers=4
 .venv/bin/python -m pytest -q -p no:cacheprovider -n "$workers" --dist loadfile \
