@@ -4,11 +4,11 @@ r"""DCGAN on Fashion-MNIST at 32x32: pgen's default job.
     python -m pgen train --config configs/fashion_mnist_dcgan.py:smoke --workdir /tmp/smoke
     python -m pgen train --config configs/fashion_mnist_dcgan.py:classic --workdir runs/classic
 
-The job is pgen's defaults (pgen/config.py, which documents every key: the DCGAN paper's
-recipe) with `use_default_recipe`, the recipe that converges fastest on 2 CPU cores of those
-bench/QUALITY.md measured. `base` is the defaults alone: the other configs start from it and
-change what their recipe needs; `:classic` trains it (the default before the recipe); the
-`smoke` variant shrinks it so a run takes seconds (tests use it).
+The job is pgen's defaults (the DCGAN paper's recipe; pgen/config.py) with
+`use_default_recipe`: faster learning rates held stable by lazy R1, minibatch stddev and a
+longer EMA (bench/QUALITY.md compares it with the other recipes). `base` is the defaults
+alone: the other configs start from it and change what their recipe needs; `:classic` trains
+it; the `smoke` variant shrinks it so a run takes seconds (tests use it).
 """
 
 import ml_collections
@@ -41,9 +41,8 @@ def base(variant: str = "") -> ml_collections.ConfigDict:
 
 
 def use_default_recipe(config: ml_collections.ConfigDict) -> None:
-  """The default job's recipe (bench/QUALITY.md: dcgan, first tried as dcgan_fast_r1_strong):
-  FD 5.7 in pgen's classifier after 15 minutes on 2 CPU cores (three seeds, 5.0-6.4),
-  against 18.0 for the paper's."""
+  """The default job's recipe: the fastest-converging of those bench/QUALITY.md measured on
+  2 CPU cores (its `dcgan` rows)."""
   config.optim.g_learning_rate = 5e-4
   config.optim.d_learning_rate = 5e-4
   config.optim.g_betas = (0.5, 0.99)
@@ -52,7 +51,7 @@ def use_default_recipe(config: ml_collections.ConfigDict) -> None:
   config.model.minibatch_std = 4
   # Within 15 minutes ema.rampup (5% of the images seen) is what limits the half-life.
   config.ema.half_life_images = 100_000
-  config.total_steps = 9_500  # About 15 minutes on the 2-core VM of bench/QUALITY.md.
+  config.total_steps = 9_500  # bench/QUALITY.md's 15-minute budget on its 2-core VM.
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:

@@ -7,13 +7,11 @@ default job's recipe.
     python -m pgen generate --workdir runs/sngan --num 64 --out grid.png   # grid_<class>.png
     python -m pgen generate --workdir runs/sngan --num 64 --out bags.png --class Bag
 
-About 20 minutes on 2 CPU cores, after which its samples are their class for pgen's
-classifier 99.9% of the time (real test images: ~93%), at FD 6.5 and recall 0.52
-(bench/QUALITY.md). The auxiliary classifier is what makes them recognizable, at a cost
-in variety: with a projection D instead (`--config.model.conditioning=projection`) FD is
-4.3 and recall 0.80, but class accuracy stays at real images' level (92.8%). The ResNet
-SNGAN (`use_sngan` in configs/catalog_resnet64.py, the choice on accelerators) reached
-75% in 20 minutes here.
+The auxiliary classifier is what makes its samples recognizable as their class, at a cost
+in variety; a projection D (`--config.model.conditioning=projection`) keeps more variety
+and recognizes classes as well as real images do. bench/QUALITY.md has both runs (the
+`sngan_cond` rows) and the ResNet SNGAN (`use_sngan` in configs/catalog_resnet64.py, the
+choice on accelerators) beside them.
 """
 
 import ml_collections
@@ -27,5 +25,5 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.model.d_spectral_norm = True
   config.loss.name = "hinge"
   if not variant:
-    config.total_steps = 12_000  # About 20 minutes on the 2-core VM of bench/QUALITY.md.
+    config.total_steps = 12_000  # bench/QUALITY.md's 20-minute budget on its 2-core VM.
   return config

@@ -70,7 +70,8 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   use_stylegan2(config, 32, 32)
   config.model.latent_dim = 128
   config.model.w_dim = 128
-  # 4x4: 128 channels, 8x8: 64, 16x16: 32, 32x32: 16; 263 images/s here (1024: 105 images/s).
+  # 4x4: 128 channels, 8x8: 64, 16x16: 32, 32x32: 16 (bench/RESULTS.md has the speed of
+  # each width).
   config.model.channel_base = 512
   config.model.channel_max = 128
   config.total_steps = 20_000
