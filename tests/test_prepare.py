@@ -12,7 +12,7 @@ import tensorflow_datasets as tfds
 import catalog
 from conftest import ROOT
 from configs import folder_dcgan
-from pgen.data import folder, images, pipeline, sources
+from pgen.data import folder, images, pipeline, sources, tfds_writer
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_report_files_are_written_next_to_the_dataset(messy):
   for file in [*expected["skipped"], *expected["duplicates"], *expected["not_images"]]:
     assert file in text
   assert "| shoes | 7 |" in text and "--config.data.name=messy_catalog" in text
-  with open(os.path.join(path, folder.MANIFEST)) as f:
+  with open(os.path.join(path, tfds_writer.MANIFEST)) as f:
     manifest = {entry["file"]: entry for entry in json.load(f)["files"]}
   assert len(manifest) == 20  # Every image file, whatever happened to it.
   assert manifest["shoes/a.jpg"]["status"] == "kept"

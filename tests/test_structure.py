@@ -18,21 +18,21 @@ LAYERS = {
                                    "pgen.export", "pgen.catalog", "pgen.interpolate",
                                    "pgen.style_mixing"],
     "step, evaluation, sampling, config": [
-        "pgen.train_step", "pgen.monitoring", "pgen.recovery", "pgen.samples", "pgen.generators",
-        "pgen.checkpointing",
+        "pgen.compiled_step", "pgen.objectives", "pgen.step_spec", "pgen.monitoring",
+        "pgen.recovery", "pgen.samples", "pgen.generators", "pgen.checkpointing",
         "pgen.config", "pgen.evaluation.scoring", "pgen.evaluation.reference",
         "pgen.evaluation.extractors", "pgen.evaluation.memorization"],
     "state, models, data, feature networks": [
         "pgen.state", "pgen.models", "pgen.augment", "pgen.ada_pipeline", "pgen.losses",
         "pgen.regularizers",
         "pgen.data", "pgen.data.sources", "pgen.data.pipeline", "pgen.data.folder",
-        "pgen.data.synthetic",
+        "pgen.data.scan", "pgen.data.dedup", "pgen.data.tfds_writer", "pgen.data.synthetic",
         "pgen.evaluation.classifier", "pgen.evaluation.inception", "pgen.evaluation.metrics",
         "pgen.evaluation.torch_pickle"],
     "leaves": ["pgen.errors", "pgen.pixels", "pgen.chunks", "pgen.compiler", "pgen.sharding",
                "pgen.distributed", "pgen.run_record", "pgen.data.options", "pgen.data.images",
                "pgen.data.report", "pgen.performance", "pgen.postprocess", "pgen.evaluation",
-               "pgen"],
+               "pgen.config_keys", "pgen"],
 }
 
 
@@ -92,7 +92,7 @@ def test_sampling_and_the_core_load_no_tensorflow_tfds_or_clu(tmp_path):
   shutil.copytree(V1_WORKDIR, workdir)
   code = (
       "import sys\n"
-      "import pgen.train_step, pgen.models, pgen.state, pgen.samples, pgen.config\n"
+      "import pgen.compiled_step, pgen.models, pgen.state, pgen.samples, pgen.config\n"
       "from pgen.main import run\n"
       f"sys.argv = ['pgen', 'generate', '--workdir', {workdir!r}, '--num', '4',\n"
       f"            '--out', {str(tmp_path / 'x.npz')!r}]\n"

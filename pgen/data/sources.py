@@ -25,7 +25,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from tensorflow_datasets.image_classification import mnist
 
-from pgen.data import folder
+from pgen.data import tfds_writer
 from pgen.errors import PgenError
 
 try:  # The input pipeline must not take accelerator memory: TensorFlow gets the CPU only.
@@ -141,7 +141,7 @@ def _data_dir(data: ml_collections.ConfigDict) -> str:
 def _prepared_folder_dataset(data: ml_collections.ConfigDict):
   """The read-only builder of a dataset `prepare` wrote, or None when there is none."""
   base = data.name.split(":")[0]
-  versions = folder.prepared_versions(_data_dir(data), base)
+  versions = tfds_writer.prepared_versions(_data_dir(data), base)
   if not versions:
     return None
   try:
@@ -156,7 +156,7 @@ def _check_name(data: ml_collections.ConfigDict) -> None:
   name = data.name.split(":")[0]
   known = tfds.list_builders(with_community_datasets=False)
   if name not in known:
-    prepared = folder.prepared_names(_data_dir(data))
+    prepared = tfds_writer.prepared_names(_data_dir(data))
     close = difflib.get_close_matches(name, known + prepared, n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise DatasetError(

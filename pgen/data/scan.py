@@ -1,0 +1,216 @@
+"""What a folder of catalog photos holds, for `python -m pgen prepare`: its image files,
+the label of each, and what cleaning each image found.
+
+    found = scan_folder("/photos", labels_csv=None)      # or labels_csv="/photos/labels.csv"
+    analysis = analyse("/photos", found.candidates, images.CleanOptions(), workers=8)
+    analysis.kept, found.skipped + analysis.skipped       # usable images; the others and why
+
+Class = first-level subfolder of `src` (a folder without subfolders is one class), or the
+`label` column of a CSV whose `file` column holds paths relative to `src`; the CSV's other
+columns become attributes (extra ClassLabel features). Each step returns what it found,
+skipped files included, so that `prepare` can report every file and why it was left out.
+"""
+
+import collections
+import concurrent.futures
+import csv
+import dataclasses
+import os
+import re
+
+from absl import logging
+
+from pgen.data import images
+from pgen.errors import PgenError
+
+# The features every prepared example has, so no attribute column may become one of them.
+_RESERVED_FEATURES = ("image", "label", "file_name")
+
+
+class PrepareError(PgenError, ValueError):
+  """The source folder, labels CSV or dataset name cannot be used as given."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+  """A labelled image file; `result` is set by `analyse`."""
+  file: str  # Relative to src, "/"-separated: the example key and the report's name.
+  label: str
+  attributes: dict  # {feature name: value}, from the CSV's attribute columns.
+  result: images.CleanResult | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelsCsv:
+  """A labels CSV as `read_labels_csv` found it."""
+  path: str
+  rows: dict  # {file: row}, values stripped.
+  has_label_column: bool  # Else the class comes from the subfolder.
+  attribute_columns: dict  # {feature name: CSV column}.
+
+
+@dataclasses.dataclass(frozen=True)
+class FolderScan:
+  """What is under `src` before any image is opened."""
+  image_files: list  # Relative to src, sorted.
+  not_images: list  # Other files, hidden entries and links to folders (these end in "/").
+  candidates: list  # The image files that have a label, as Candidates without a result.
+  attribute_features: list  # Feature names of the CSV's attribute columns.
+  missing_files: list  # Listed in the CSV but not under src.
+  skipped: list  # {"file", "problem", "reason"}: names that are not UTF-8, no label.
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+  """Every candidate decoded and cleaned once (hashes, sizes, the problem if any)."""
+  candidates: list  # Every candidate, with its result, in path order.
+  kept: list  # Those without a problem.
+  skipped: list  # {"file", "problem", "reason"} of the others.
+
+
+def _is_utf8(path: str) -> bool:
+  """False for a name os.walk handed over with surrogate escapes (not UTF-8 on disk), which
+  the dataset's text features and JSON cannot hold."""
+  try:
+    path.encode("utf-8")
+  except UnicodeEncodeError:
+    return False
+  return True
+
+
+def _walk(src: str):
+  """(image files, other files, skipped records) under `src`, relative and sorted; hidden
+  entries and symbolic links to folders (not followed: they can loop) count as other; files
+  whose names are not UTF-8 are skipped."""
+  image_files, others, skipped = [], [], []
+  for root, dirs, files in os.walk(src):
+    rel_root = os.path.relpath(root, src)
+    rel = (lambda n: n) if rel_root == "." else (lambda n: f"{rel_root}/{n}".replace(os.sep, "/"))
+    others += [rel(d) + "/" for d in dirs
+               if d.startswith(".") or os.path.islink(os.path.join(root, d))]
+    dirs[:] = sorted(d for d in dirs
+                     if not d.startswith(".") and not os.path.islink(os.path.join(root, d)))
+    for name in sorted(files):
+      path = rel(name)
+      if not _is_utf8(path):
+        shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        skipped.append({"file": shown, "problem": "bad_name",
+                        "reason": "its name is not valid UTF-8; rename it"})
+        continue
+      is_image = name.lower().endswith(images.IMAGE_EXTENSIONS) and not name.startswith(".")
+      (image_files if is_image else others).append(path)
+  return sorted(image_files), sorted(others), skipped
+
+
+def _feature_name(column: str) -> str:
+  name = re.sub(r"[^a-z0-9_]+", "_", column.strip().lower()).strip("_")
+  if not name or not name[0].isalpha():
+    name = f"attr_{name}"
+  return name
+
+
+def read_labels_csv(path: str) -> LabelsCsv:
+  """The CSV's rows by file and its attribute columns; refuses a CSV that would label a file
+  twice or make two columns one feature, before any image is read."""
+  try:
+    with open(path, newline="", encoding="utf-8-sig") as f:
+      reader = csv.DictReader(f)
+      columns = [c.strip() for c in reader.fieldnames or []]
+      rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None}
+              for row in reader]
+  except (OSError, UnicodeDecodeError, csv.Error) as e:
+    raise PrepareError(f"Cannot read --labels={path}: {e}.") from e
+  if "file" not in columns:
+    raise PrepareError(f"--labels={path} has columns {columns}; it needs a `file` column (paths "
+                       "relative to --src), optionally `label`, and any attribute columns.")
+  attributes = {}
+  for column in columns:
+    if column in ("file", "label"):
+      continue
+    feature = _feature_name(column)
+    if feature in _RESERVED_FEATURES or feature in attributes:
+      raise PrepareError(f"Column {column!r} of {path} would be the feature {feature!r}, which "
+                         "is taken; rename the column.")
+    attributes[feature] = column
+  by_file = {}
+  for line, row in enumerate(rows, start=2):
+    file = os.path.normpath(row["file"]).replace(os.sep, "/") if row["file"] else ""
+    if not file:
+      raise PrepareError(f"{path} line {line} has an empty `file`; fill it in or delete the row.")
+    if file in by_file:
+      raise PrepareError(f"{path} lists {file} twice (line {line}); keep one row per file.")
+    by_file[file] = row
+  return LabelsCsv(path, by_file, "label" in columns, attributes)
+
+
+def _label(src: str, image_files: list, labels: LabelsCsv | None):
+  """(candidates, skipped records): every image file with its label, or why it has none."""
+  in_subfolders = any("/" in f for f in image_files)
+  single_class = os.path.basename(os.path.normpath(src))
+  candidates, skipped = [], []
+  for file in image_files:
+    folder_label = file.split("/")[0] if "/" in file else (None if in_subfolders else single_class)
+    row = labels.rows.get(file) if labels else None
+    if labels and row is None:
+      skipped.append({"file": file, "problem": "unlisted",
+                      "reason": f"not listed in {os.path.basename(labels.path)}"})
+      continue
+    label = row["label"] if labels and labels.has_label_column else folder_label
+    if label is None:
+      skipped.append({"file": file, "problem": "no_class",
+                      "reason": "directly in --src, not in a class subfolder"})
+      continue
+    if not label:
+      skipped.append({"file": file, "problem": "no_label",
+                      "reason": f"empty `label` in {os.path.basename(labels.path)}"})
+      continue
+    attributes = {feature: row[column] or "(missing)"
+                  for feature, column in labels.attribute_columns.items()} if row else {}
+    candidates.append(Candidate(file, label, attributes))
+  return candidates, skipped
+
+
+def scan_folder(src: str, labels_csv: str | None = None) -> FolderScan:
+  """The files under `src` and the label of each image; opens no image, so a bad CSV is
+  refused at once."""
+  image_files, not_images, bad_names = _walk(src)
+  labels = read_labels_csv(labels_csv) if labels_csv else None
+  candidates, unlabelled = _label(src, image_files, labels)
+  return FolderScan(
+      image_files=image_files, not_images=not_images, candidates=candidates,
+      attribute_features=list(labels.attribute_columns) if labels else [],
+      missing_files=sorted(set(labels.rows) - set(image_files)) if labels else [],
+      skipped=bad_names + unlabelled)
+
+
+def ordered_map(fn, items, workers: int):
+  """fn over items on `workers` threads, in order, at most 4 per worker in flight (bounded
+  memory when results hold encoded images). PIL and NumPy release the GIL while decoding."""
+  if workers <= 1:
+    yield from map(fn, items)
+    return
+  with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+    pending = collections.deque()
+    for item in items:
+      pending.append(pool.submit(fn, item))
+      if len(pending) >= 4 * workers:
+        yield pending.popleft().result()
+    while pending:
+      yield pending.popleft().result()
+
+
+def analyse(src: str, candidates: list, options: images.CleanOptions,
+            workers: int) -> Analysis:
+  """Decodes and cleans every candidate once, keeping its hashes and sizes but not its
+  pixels (the writer decodes the kept ones again), so memory stays bounded."""
+  logging.info("prepare: analysing %d images under %s on %d threads", len(candidates), src,
+               workers)
+
+  def analysed(c):
+    return dataclasses.replace(c, result=images.clean_image(os.path.join(src, c.file), options))
+
+  results = list(ordered_map(analysed, candidates, workers))
+  return Analysis(
+      candidates=results, kept=[c for c in results if not c.result.problem],
+      skipped=[{"file": c.file, "problem": c.result.problem, "reason": c.result.reason}
+               for c in results if c.result.problem])
