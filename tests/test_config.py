@@ -7,7 +7,7 @@ import ml_collections
 import pytest
 
 from configs import fashion_mnist_dcgan
-from pgen import config as config_lib
+from pgen import config as config_lib, config_keys, models
 from pgen.errors import ConfigError
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -60,6 +60,14 @@ def test_every_shipped_config_resolves_and_is_locked():
     ({"total_steps": "10"}, r"total_steps='10' must be an integer"),
     ({"eval.num_reference": "all"}, r"eval.num_reference='all' must be an integer or None"),
     ({"eval.feature_extractor": "clip"}, r"eval.feature_extractor='clip' is unknown"),
+    ({"data.resolution": 36}, r"data.resolution=36x36 is not supported by the convolutional"),
+    ({"model.name": "resnet", "model.attention_resolution": 12},
+     r"attention_resolution=12 is not a feature-map height .* 32x32; .* one of \(8, 16\)"),
+    ({"model.name": "stylegan2", "model.g_spectral_norm": True},
+     r"model.g_spectral_norm=True is not supported by model.name='stylegan2'"),
+    ({"model.name": "stylegan2", "loss.pl_weight": 2.0, "loss.pl_batch_shrink": 3},
+     r"loss.pl_batch_shrink=3 must divide batch_size=64"),
+    ({"loss.pl_weight": 2.0}, r"loss.pl_weight=2.0 needs model.name='stylegan2'"),
 ])
 def test_bad_values_are_errors_naming_the_key(flat, message):
   with pytest.raises(ConfigError, match=message):
@@ -89,12 +97,16 @@ REFUSED = {
     "loss.lazy_regularization": "sometimes", "train.on_nonfinite": "retry",
     "train.on_collapse": "panic", "train.collapse_fd_ratio": 0.5,
     "train.collapse_min_class_entropy": -1.0, "train.max_rollbacks": -1,
-    "train.rollback_lr_scale": 1.5,
+    "train.rollback_lr_scale": 1.5, "model.name": "vae", "model.latent_dim": 0,
+    "model.g_width": 0, "model.d_width": 0, "model.max_width": 0,
+    "model.conditioning": "concat", "model.minibatch_std": -1,
+    "model.attention_resolution": -1, "model.upsample": "bilinear",
+    "model.downsample": "avgpool",
 }
 
 
 def test_every_rule_refuses_a_value_out_of_its_range_naming_the_key():
-  assert REFUSED.keys() == config_lib.RULES.keys()
+  assert REFUSED.keys() == {name for name, key in config_lib.KEYS.items() if key.check}
   for key, value in REFUSED.items():
     with pytest.raises(ConfigError, match=f"^{key.replace('.', '[.]')}="):
       config_lib.resolve(_override(**{key: value}))
@@ -116,6 +128,49 @@ def test_unknown_key_suggests_the_closest():
     config_lib.resolve(_override(**{"model.g_widht": 8}))
 
 
+def test_unknown_family_key_suggests_the_closest():
+  with pytest.raises(ConfigError, match=r"model.mapping_layer is not a pgen config key; did you "
+                                        r"mean model.mapping_layers\?"):
+    config_lib.resolve(_override(**{"model.mapping_layer": 2}))
+
+
+def test_every_key_in_the_defaults_is_declared_with_a_doc():
+  assert set(config_lib._flat(config_lib.defaults().to_dict())) == set(config_lib.KEYS)
+  undocumented = [name for name, key in config_lib.KEYS.items() if len(key.doc.strip()) < 10]
+  assert not undocumented
+
+
+@pytest.mark.parametrize("family", models.FAMILIES)
+def test_a_family_s_own_keys_are_in_the_defaults(family):
+  defaults = config_lib._flat(config_lib.defaults().to_dict())
+  own = models.family(family).CONFIG_KEYS
+  assert own
+  for key in own:
+    assert config_lib.KEYS[key.name] is key
+    assert defaults[key.name] == key.default
+
+
+@pytest.mark.parametrize("flat, message", [
+    ({"model.name": "stylegan2", "model.mapping_layers": 0},
+     r"^model[.]mapping_layers=0 must be >= 1[.]$"),
+    ({"model.name": "stylegan2", "model.mapping_lr_multiplier": 1.5},
+     r"^model[.]mapping_lr_multiplier=1.5 must be in \(0, 1\][.]$"),
+    ({"model.downsample": "avgpool"},
+     r"^model[.]downsample='avgpool' is unknown; choose one of \('space_to_depth', 'strided'\)"),
+    ({"model.name": "resnet", "model.max_width": 0},
+     r"^model[.]max_width=0 must be an integer >= 1[.]$"),
+])
+def test_a_family_key_out_of_range_is_named_with_its_rule(flat, message):
+  with pytest.raises(ConfigError, match=message):
+    config_lib.resolve(_override(**flat))
+
+
+def test_keys_are_declared_once():
+  key = config_lib.KEYS["model.w_dim"]
+  with pytest.raises(ValueError, match="model.w_dim is declared twice"):
+    config_keys.by_name([key, key])
+
+
 def test_values_take_their_default_type():
   config = config_lib.resolve(_override(**{"optim.g_betas": [0.0, 0.9], "loss.r1_weight": 1,
                                            "data.resolution": [64, 48]}))
@@ -132,23 +187,6 @@ def test_a_config_json_of_today_s_first_version_loads_complete():
   config = config_lib.resolve(raw)
   assert config.config_version == config_lib.VERSION
   assert config.model.g_width == 8 and config.optim.g_betas == (0.5, 0.999)
-
-
-def test_missing_keys_get_the_defaults_of_the_config_s_version(monkeypatch):
-  """When a default changes, configs of older versions keep the value of their time."""
-  new_version = config_lib.VERSION + 1
-  monkeypatch.setattr(config_lib, "VERSION", new_version)
-  monkeypatch.setattr(config_lib, "DEFAULTS_OF_VERSION", {new_version: {"ema.rampup": 0.0}})
-  old = _override()
-  del old["ema"]["rampup"]
-  old["config_version"] = new_version - 1
-  assert config_lib.resolve(old).ema.rampup == 0.0  # The old default, not today's 0.05.
-  current = _override()
-  del current["ema"]["rampup"]
-  current["config_version"] = new_version
-  assert config_lib.resolve(current).ema.rampup == config_lib.defaults().ema.rampup
-  unversioned = {k: v for k, v in _override().items() if k not in ("ema", "config_version")}
-  assert config_lib.resolve(unversioned).ema.rampup == 0.0  # Unversioned: version 1.
 
 
 def test_a_config_from_a_newer_pgen_is_refused():

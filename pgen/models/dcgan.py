@@ -29,7 +29,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from pgen.errors import ConfigError
+from pgen.config_keys import Key, one_of
 from pgen.models import layers
 
 GENERATION_OPTIONS = ()  # What `generate` may set beyond z and labels: nothing.
@@ -38,23 +38,25 @@ DOWNSAMPLE_MODES = ("space_to_depth", "strided")
 
 _init = nn.initializers.normal(0.02)  # The DCGAN paper's initialization.
 
-
-def check_config(model: ml_collections.ConfigDict) -> None:
-  """The model keys only this family reads or restricts."""
-  for key, modes in (("upsample", UPSAMPLE_MODES), ("downsample", DOWNSAMPLE_MODES)):
-    if model[key] not in modes:
-      raise ConfigError(f"model.{key}={model[key]!r} is unknown; choose one of {modes}.")
-  if model.attention_resolution:
-    raise ConfigError(
-        f"model.attention_resolution={model.attention_resolution} is only supported by "
-        "model.name='resnet'; set it to 0 for 'dcgan'.")
+# The keys only this family reads.
+CONFIG_KEYS = (
+    Key("model.upsample", "subpixel",
+        "How G doubles resolution: \"subpixel\" (2x2 conv + depth-to-space), \"nearest\" "
+        "(upsample + 3x3 conv) or \"transpose\" (DCGAN's 4x4 stride-2 transposed conv).",
+        one_of(UPSAMPLE_MODES)),
+    Key("model.downsample", "space_to_depth",
+        "How D halves resolution: \"space_to_depth\" (+ 2x2 conv) or \"strided\" (DCGAN's 4x4 "
+        "stride-2 conv). Each pair has the same parameters and FLOPs; bench/RESULTS.md has "
+        "speeds.", one_of(DOWNSAMPLE_MODES)),
+)
+# Nothing beyond its keys' checks: the attention it lacks is refused by resnet's rule.
+CONFIG_RULES = ()
 
 
 def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
           dtype=jnp.float32, param_dtype=jnp.float32):
   """(Generator, Discriminator) for images of `image_shape` (H, W, C); `num_classes` > 0
   makes both class-conditional."""
-  layers.num_blocks(image_shape[:2])
   kit = functools.partial(layers.LayerKit, kernel_init=_init, dtype=dtype,
                           param_dtype=param_dtype)
   generator = Generator(

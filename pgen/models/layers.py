@@ -27,8 +27,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from pgen.errors import ConfigError
-
 CONDITIONINGS = ("none", "projection", "acgan")
 
 BATCH_NORM_MOMENTUM = 0.9
@@ -88,15 +86,15 @@ class LayerKit:
 
 def num_blocks(image_size) -> int:
   """Resolution doublings from the base feature map (4 to 7 pixels on its shorter side) to
-  `image_size` (height, width): e.g. 3 for 32x32 (from 4x4) or 64x48 (from 8x6)."""
-  h, w = image_size
-  blocks = int(math.log2(min(h, w) / 4)) if min(h, w) >= 8 else 0
-  if blocks == 0 or h % 2 ** blocks or w % 2 ** blocks:
-    raise ConfigError(
-        f"data.resolution={h}x{w} is not supported by the convolutional models: each side "
-        "must be at least 8 and the shorter side divided by the largest power of two that "
-        "leaves at least 4 must divide both sides (e.g. 32, 64, 128, (64, 48), (96, 64)).")
-  return blocks
+  `image_size` (height, width): e.g. 3 for 32x32 (from 4x4) or 64x48 (from 8x6). For a
+  size `supports_image_size` accepts, as pgen.config makes sure data.resolution is."""
+  return int(math.log2(min(image_size) / 4)) if min(image_size) >= 8 else 0
+
+
+def supports_image_size(image_size) -> bool:
+  """Whether `num_blocks` doublings of a base map of integer sides make `image_size`."""
+  blocks = num_blocks(image_size)
+  return blocks > 0 and not any(side % 2 ** blocks for side in image_size)
 
 
 def base_size(image_size) -> tuple[int, int]:

@@ -20,17 +20,43 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from pgen.errors import ConfigError
+from pgen.config_keys import Key, at_least
+from pgen.data import options as data_options
 from pgen.models import layers
 
 _init = nn.initializers.xavier_uniform()  # SNGAN's initialization.
 GENERATION_OPTIONS = ()  # What `generate` may set beyond z and labels: nothing.
 
+# The keys only this family reads.
+CONFIG_KEYS = (
+    Key("model.max_width", 512, "Cap on the doubled widths (BigGAN-style at 128px).",
+        at_least(1, "an integer")),
+    Key("model.attention_resolution", 0,
+        "Feature-map height where G and D get SAGAN self-attention; 0 = none.",
+        at_least(0, "an integer")),
+)
 
-def check_config(model: ml_collections.ConfigDict) -> None:
-  """Nothing beyond the common model keys: the attention height is checked against the
-  image size when the networks are built."""
-  del model
+
+def _attention_only_here(config: ml_collections.ConfigDict) -> str | None:
+  attention, name = config.model.attention_resolution, config.model.name
+  if not attention or name == "resnet":
+    return None
+  return (f"model.attention_resolution={attention} is only supported by model.name='resnet'; "
+          f"set it to 0 for {name!r}.")
+
+
+def _attention_at_a_block_height(config: ml_collections.ConfigDict) -> str | None:
+  attention = config.model.attention_resolution
+  image_size = data_options.target_size(config.data.resolution)
+  if config.model.name != "resnet" or not attention or (
+      attention in attention_resolutions(image_size)):
+    return None
+  return (f"model.attention_resolution={attention} is not a feature-map height of the ResNet "
+          f"models at {image_size[0]}x{image_size[1]}; choose 0 (no attention) or one of "
+          f"{attention_resolutions(image_size)}.")
+
+
+CONFIG_RULES = (_attention_only_here, _attention_at_a_block_height)
 
 
 def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
@@ -38,7 +64,6 @@ def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
   """(Generator, Discriminator) for images of `image_shape` (H, W, C); `num_classes` > 0
   makes both class-conditional."""
   image_size = tuple(image_shape[:2])
-  check_attention_resolution(model.attention_resolution, image_size)
   kit = functools.partial(layers.LayerKit, kernel_init=_init, activation=nn.relu, dtype=dtype,
                           param_dtype=param_dtype)
   generator = Generator(
@@ -65,14 +90,6 @@ def attention_resolutions(image_size):
   blocks = layers.num_blocks(image_size)
   base_height = layers.base_size(image_size)[0]
   return tuple(base_height * 2 ** k for k in range(1, blocks))
-
-
-def check_attention_resolution(attention_resolution: int, image_size):
-  if attention_resolution and attention_resolution not in attention_resolutions(image_size):
-    raise ConfigError(
-        f"model.attention_resolution={attention_resolution} is not a feature-map height of "
-        f"the ResNet models at {image_size[0]}x{image_size[1]}; choose 0 (no attention) or "
-        f"one of {attention_resolutions(image_size)}.")
 
 
 class _Conv(nn.Module):
@@ -150,7 +167,6 @@ class Generator(nn.Module):
   @nn.compact
   def __call__(self, z, labels=None, train: bool = False):
     labels = layers.check_labels(labels, z.shape[0], self.num_classes, self)
-    check_attention_resolution(self.attention_resolution, self.image_size)
     kit = self.kit.training(train)
     blocks = layers.num_blocks(self.image_size)
     widths = level_widths(self.width, self.max_width, blocks + 1)[::-1]  # base map first
@@ -189,7 +205,6 @@ class Discriminator(nn.Module):
     labels = layers.check_labels(labels, x.shape[0], self.num_classes if conditional else 0,
                                  self)
     image_size = x.shape[1:3]
-    check_attention_resolution(self.attention_resolution, image_size)
     kit = self.kit.training(train)
     widths = level_widths(self.width, self.max_width, layers.num_blocks(image_size))
     for i, features in enumerate(widths):

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pgen.errors import ConfigError
+from pgen.config_keys import Key, above_up_to, at_least, between
 from pgen.models import layers, resample
 from pgen.models.modulated import (NOISE_MODES, EqualizedConv, EqualizedDense, SynthesisLayer,
                                    ToRGB, at_least_float32, leaky_relu, normalize_second_moment)
@@ -43,17 +43,50 @@ GENERATION_OPTIONS = ("truncation", "noise_mode")
 W_AVG_BETA = 0.995  # Decay of the running mean of w per training forward pass.
 SKIP_GAIN = float(np.sqrt(0.5))  # Residual sum of the discriminator's blocks.
 
+# The keys only this family reads; latent_dim is its z, minibatch_std its group size.
+CONFIG_KEYS = (
+    Key("model.w_dim", 512, "Width of w, the mapping network's output.", at_least(1)),
+    Key("model.mapping_layers", 8,
+        "Dense layers of the mapping network (StyleGAN2-ADA: 2 for small data).", at_least(1)),
+    Key("model.mapping_lr_multiplier", 0.01,
+        "The mapping network learns at this fraction of the rate (StyleGAN2: 1/100).",
+        above_up_to(0, 1)),
+    Key("model.channel_base", 16384,
+        "A block of height h has min(channel_base // h, channel_max) channels (config F: "
+        "32768, 512).", at_least(1)),
+    Key("model.channel_max", 512, "Cap on a block's channels (see channel_base).",
+        at_least(1)),
+    Key("model.conv_clamp", 0.0,
+        "Every convolution's output clamped to +-conv_clamp (StyleGAN2-ADA: 256, for reduced "
+        "precision); 0 = off.", at_least(0.0)),
+    Key("model.style_mixing_probability", 0.9,
+        "Chance that a training batch takes the styles of a second z from a random layer on.",
+        between(0.0, 1.0)),
+    Key("model.fused_modconv", False,
+        "Modulated convolutions as one grouped convolution over per-sample weights (True), or "
+        "by scaling activations around one shared convolution (False); the same function."),
+)
 
-def check_config(model: ml_collections.ConfigDict) -> None:
-  """The shared keys this family does not support (its own keys' ranges are pgen.config's
-  rules)."""
+
+def _no_spectral_norm(config: ml_collections.ConfigDict) -> str | None:
+  if config.model.name != "stylegan2":
+    return None
   for key in ("g_spectral_norm", "d_spectral_norm"):
-    if model[key]:
-      raise ConfigError(f"model.{key}=True is not supported by model.name='stylegan2' "
-                        "(equalized learning rate and R1 take its place); set it to False.")
-  if model.attention_resolution:
-    raise ConfigError(f"model.attention_resolution={model.attention_resolution} is only "
-                      "supported by model.name='resnet'; set it to 0 for 'stylegan2'.")
+    if config.model[key]:
+      return (f"model.{key}=True is not supported by model.name='stylegan2' (equalized "
+              "learning rate and R1 take its place); set it to False.")
+  return None
+
+
+def _path_length_only_here(config: ml_collections.ConfigDict) -> str | None:
+  if not config.loss.pl_weight or config.model.name == "stylegan2":
+    return None
+  return (f"loss.pl_weight={config.loss.pl_weight} needs model.name='stylegan2' (path lengths "
+          f"are measured through its mapping network); model.name={config.model.name!r} has "
+          "none, so set loss.pl_weight=0.")
+
+
+CONFIG_RULES = (_no_spectral_norm, _path_length_only_here)
 
 
 def level_widths(image_size, channel_base: int, channel_max: int) -> list[int]:
