@@ -68,9 +68,14 @@ class TrainStep:
   def __call__(self, state, batch):
     return self.at(int(sharding.to_host(state.step)))(state, batch)
 
+  def trace(self, state, batch, phases: LazyPhases = LazyPhases()):
+    """The program of `phases` traced for (state, batch): `.lower()` gives its StableHLO,
+    `.lower(lowering_platforms=("cuda",))` that of another platform than this machine's."""
+    return self._jitted.trace(state, batch, phases)
+
   def lower(self, state, batch, phases: LazyPhases = LazyPhases()):
-    """The program of `phases` lowered for (state, batch), e.g. to read its StableHLO."""
-    return self._jitted.lower(state, batch, phases)
+    """The program of `phases` lowered for (state, batch) on this machine's platform."""
+    return self.trace(state, batch, phases).lower()
 
   def compile(self, state, batch) -> performance.StepCost:
     """Compiles, ahead of time, every program the run meets; their cost per step averaged
