@@ -10,6 +10,10 @@ callers of the library can catch `ValueError` or `FileNotFoundError` as before.
 class PgenError(Exception):
   """A problem with the user's input or files, with the fix in its message."""
 
+  def command_line_message(self) -> str:
+    """The message as `python -m pgen` prints it."""
+    return str(self)
+
 
 class ConfigError(PgenError, ValueError):
   """A config key is unknown, or its value has the wrong type or is out of range."""
@@ -20,8 +24,16 @@ class RunNotFoundError(PgenError, FileNotFoundError):
 
 
 class ArgumentError(PgenError, ValueError):
-  """A command's argument does not fit the run or file it names (e.g. --class of an
-  unconditional run, an .npz without `images`)."""
+  """An argument does not fit the run or file it names (e.g. a class of an unconditional
+  run, an .npz without `images`). When the message starts with the argument's name
+  (`argument`), the command line prints it as the flag of that name (--class=...)."""
+
+  def __init__(self, message: str, *, argument: str | None = None):
+    super().__init__(message)
+    self.argument = argument
+
+  def command_line_message(self) -> str:
+    return f"--{self}" if self.argument else str(self)
 
 
 class CheckpointDamagedError(PgenError, OSError):

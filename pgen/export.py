@@ -86,7 +86,8 @@ def export(workdir: str, out: str, *, step: int | None = None,
   """Writes the export of `workdir`'s checkpoint at `step` (default latest) to `out`;
   StyleGAN2's `options` (truncation, noise mode) are built into its function."""
   if os.path.exists(out) and os.listdir(out):
-    raise ArgumentError(f"--out={out} exists and is not empty; export to a new directory.")
+    raise ArgumentError(f"out={out} exists and is not empty; export to a new directory.",
+                        argument="out")
   config, info, setup, state = generators.restore_run_state(workdir, step)
   options.check(config.model.name, workdir)
   step = int(jax.device_get(state.step))

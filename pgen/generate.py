@@ -25,8 +25,8 @@ def class_index(class_name: str, class_names) -> int:
     return int(class_name)
   if class_name in class_names:
     return list(class_names).index(class_name)
-  raise ArgumentError(f"--class={class_name} is not a class of this run; use an index below "
-                      f"{len(class_names)} or one of {list(class_names)}.")
+  raise ArgumentError(f"class={class_name} is not a class of this run; use an index below "
+                      f"{len(class_names)} or one of {list(class_names)}.", argument="class")
 
 
 def class_label(generator: generators.TrainedGenerator, class_name: str | None) -> int | None:
@@ -34,8 +34,8 @@ def class_label(generator: generators.TrainedGenerator, class_name: str | None) 
   if class_name is None:
     return None
   if not generator.conditional:
-    raise ArgumentError(f"--class needs a class-conditional run; {generator.source} has no "
-                        "classes (model.conditioning='none').")
+    raise ArgumentError(f"class needs a class-conditional run; {generator.source} has no "
+                        "classes (model.conditioning='none').", argument="class")
   return class_index(class_name, generator.class_names)
 
 
@@ -46,7 +46,8 @@ def generate(source: str, num: int, out: str, *, step: int | None = None, seed: 
   export to `out` (or, for a conditional .png without `class_name`, one grid per class);
   returns the paths. `options`: StyleGAN2's truncation and noise mode."""
   if not out.endswith((".png", ".npz")):
-    raise ArgumentError(f"--out={out} must end in .png (a grid) or .npz (arrays).")
+    raise ArgumentError(f"out={out} must end in .png (a grid) or .npz (arrays).",
+                        argument="out")
   generator = generators.load(source, step, options)
   class_names = generator.class_names
   label = class_label(generator, class_name)

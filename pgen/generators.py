@@ -54,11 +54,12 @@ class RenderOptions:
     for option, value, what in (("truncation", self.truncation, "a w to truncate"),
                                 ("noise_mode", self.noise_mode, "noise inputs")):
       if value is not None and option not in supported:
-        raise ArgumentError(f"--{option} needs a StyleGAN2 run (model.name='stylegan2'); "
-                            f"{source} is a {model_name!r} run, whose generator has no {what}.")
+        raise ArgumentError(f"{option} needs a StyleGAN2 run (model.name='stylegan2'); "
+                            f"{source} is a {model_name!r} run, whose generator has no {what}.",
+                            argument=option)
     if self.noise_mode is not None and self.noise_mode not in modulated.NOISE_MODES:
-      raise ArgumentError(f"--noise_mode={self.noise_mode} is unknown; choose one of "
-                          f"{modulated.NOISE_MODES}.")
+      raise ArgumentError(f"noise_mode={self.noise_mode} is unknown; choose one of "
+                          f"{modulated.NOISE_MODES}.", argument="noise_mode")
 
   def generator_kwargs(self, z) -> dict:
     """The generator's keyword arguments for latents `z`; random noise is drawn from them,
@@ -194,9 +195,9 @@ def from_export(directory: str, options: RenderOptions = RenderOptions()) -> Tra
                                ("noise_mode", options.noise_mode, baked.noise_mode)):
     if asked is not None and asked != fixed:
       raise ArgumentError(
-          f"--{option}={asked}: {directory} was exported with {option}={fixed}, which its "
-          f"function has built in; export the run again with --{option}={asked}, or drop "
-          f"--{option}.")
+          f"{option}={asked}: {directory} was exported with {option}={fixed}, which its "
+          f"function has built in; export the run again with {option}={asked}, or leave "
+          f"{option} out.", argument=option)
   with open(os.path.join(directory, EXPORT_FUNCTION), "rb") as f:
     exported = jax.export.deserialize(bytearray(f.read()))
 
@@ -227,7 +228,7 @@ def sample(generator: TrainedGenerator, num: int, *, seed: int = 0,
   fold_in(key, i)); a conditional generator's `labels` (num,) default to evenly spread
   classes."""
   if num <= 0:
-    raise ValueError(f"--num={num} must be positive.")
+    raise ArgumentError(f"num={num} must be positive.", argument="num")
   if generator.conditional and labels is None:
     labels = samples.balanced_labels(num, len(generator.class_names))
   key = jax.random.PRNGKey(seed)

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from pgen import generators, postprocess, samples
+from pgen.errors import ArgumentError
 
 
 def slerp(a: jnp.ndarray, b: jnp.ndarray, t: jnp.ndarray) -> jnp.ndarray:
@@ -33,7 +34,8 @@ def write_interpolations(generator: generators.TrainedGenerator, out_dir: str, p
                          postprocess_spec: str | None = None) -> list[str]:
   """Writes a PNG strip and a GIF for each of `pairs` latent pairs; returns the paths."""
   if frames < 2:
-    raise ValueError(f"--interpolate={frames}: give at least 2 frames.")
+    raise ArgumentError(f"interpolate={frames}: give at least 2 frames.",
+                        argument="interpolate")
   steps = postprocess.parse(postprocess_spec)
   os.makedirs(out_dir, exist_ok=True)
   paths = []

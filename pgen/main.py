@@ -114,7 +114,7 @@ def _run_command(command: str, module, argv) -> None:
   try:
     module.main(argv)
   except PgenError as e:
-    _error(command, str(e), logging.get_verbosity() >= 1)
+    _error(command, e.command_line_message(), logging.get_verbosity() >= 1)
   logging.info("Done.")
 
 

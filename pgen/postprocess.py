@@ -26,9 +26,10 @@ def _factor(name: str, value: str | None) -> float:
   try:
     factor = float(value)
   except (TypeError, ValueError):
-    raise ArgumentError(f"--postprocess {name}={value}: give a number, e.g. {name}=1.2.") from None
+    raise ArgumentError(f"postprocess {name}={value}: give a number, e.g. {name}=1.2.",
+                        argument="postprocess") from None
   if factor <= 0:
-    raise ArgumentError(f"--postprocess {name}={value} must be positive.")
+    raise ArgumentError(f"postprocess {name}={value} must be positive.", argument="postprocess")
   return factor
 
 
@@ -58,11 +59,13 @@ def parse(spec: str | None) -> list[tuple[str, str | None, Callable]]:
   for item in filter(None, (spec or "").split(",")):
     name, _, value = item.strip().partition("=")
     if name not in _STEPS:
-      raise ArgumentError(f"--postprocess step {name!r} is unknown; choose from "
-                          f"{sorted(_STEPS)} (e.g. autocontrast,sharpen,upscale=4).")
+      raise ArgumentError(f"postprocess step {name!r} is unknown; choose from "
+                          f"{sorted(_STEPS)} (e.g. autocontrast,sharpen,upscale=4).",
+                          argument="postprocess")
     if (name in _TAKES_VALUE) != bool(value):
-      raise ArgumentError(f"--postprocess {item}: " + (f"{name} takes a value, e.g. {name}=2"
-                          if name in _TAKES_VALUE else f"{name} takes no value"))
+      raise ArgumentError(f"postprocess {item}: " + (f"{name} takes a value, e.g. {name}=2"
+                          if name in _TAKES_VALUE else f"{name} takes no value"),
+                          argument="postprocess")
     steps.append((name, value or None, _STEPS[name](value)))
   return steps
 

@@ -25,7 +25,8 @@ def parse_grid(spec: str) -> tuple[int, int]:
   except ValueError:
     rows = cols = 0
   if rows < 1 or cols < 1:
-    raise ArgumentError(f"--style_mixing={spec} must be ROWSxCOLUMNS, e.g. 4x6.")
+    raise ArgumentError(f"style_mixing={spec} must be ROWSxCOLUMNS, e.g. 4x6.",
+                        argument="style_mixing")
   return rows, cols
 
 
@@ -34,14 +35,14 @@ def mixing_grid(generator: generators.TrainedGenerator, rows: int, cols: int, *,
   """(rows + 1, cols + 1) tiles as uint8 (N, H, W, C), in row order, the corner blank."""
   if generator.mix_styles is None:
     raise ArgumentError(
-        f"--style_mixing needs the workdir of a StyleGAN2 run (model.name='stylegan2'); "
+        f"style_mixing needs the workdir of a StyleGAN2 run (model.name='stylegan2'); "
         f"{generator.source} is {'an export' if generator.config is None else 'not one'} "
-        "(an export holds the generator as one function of z).")
+        "(an export holds the generator as one function of z).", argument="style_mixing")
   num_ws = generator.num_ws
   cutoff = num_ws // 2 if cutoff is None else cutoff
   if not 0 <= cutoff <= num_ws:
-    raise ArgumentError(f"--mix_cutoff={cutoff} must be in [0, {num_ws}] (the generator "
-                        f"takes {num_ws} ws).")
+    raise ArgumentError(f"mix_cutoff={cutoff} must be in [0, {num_ws}] (the generator "
+                        f"takes {num_ws} ws).", argument="mix_cutoff")
   z = generators.latents_for_seeds(generator, range(seed, seed + rows + cols))
   z_rows, z_cols = z[:rows], z[rows:]
   labels = (np.full((max(rows, cols),), label or 0, np.int32) if generator.conditional
@@ -62,7 +63,8 @@ def write_style_mixing(generator: generators.TrainedGenerator, out: str, spec: s
                        label: int | None = None) -> str:
   """Writes the grid of `spec` ("ROWSxCOLS") to the PNG `out`; returns it."""
   if not out.endswith(".png"):
-    raise ArgumentError(f"--out={out} must end in .png for --style_mixing.")
+    raise ArgumentError(f"out={out} must end in .png for a style-mixing grid.",
+                        argument="out")
   rows, cols = parse_grid(spec)
   tiles = mixing_grid(generator, rows, cols, seed=seed, cutoff=cutoff, label=label)
   samples.save_png(samples.image_grid(tiles, columns=cols + 1), out)

@@ -74,10 +74,10 @@ def test_generate_writes_one_grid_per_class_and_honours_class(conditional_run, t
   assert np.all(by_name["labels"] == 8) and by_name["images"].shape == (12, 32, 32, 1)
   np.testing.assert_array_equal(by_name["images"], by_index["images"])
 
-  with pytest.raises(ValueError, match="--class=Hat is not a class of this run"):
+  with pytest.raises(ValueError, match="^class=Hat is not a class of this run"):
     generate(conditional_run, num=4, out=str(tmp_path / "x.png"), class_name="Hat")
 
 
 def test_class_of_an_unconditional_run_is_a_clear_error(smoke_run, tmp_path):
-  with pytest.raises(ValueError, match="--class needs a class-conditional run"):
+  with pytest.raises(ValueError, match="^class needs a class-conditional run"):
     generate(smoke_run, num=4, out=str(tmp_path / "x.png"), class_name="Bag")

@@ -34,9 +34,10 @@ def prepare(src: str, name: str, *, out: str | None = None, labels_csv: str | No
   report.json / report.md there). `near_duplicate_bits` is the largest perceptual-hash
   distance (of 64 bits) for near-exact copies."""
   if not os.path.isdir(src):
-    raise PrepareError(f"--src={src} is not a directory; point it at the folder of images.")
+    raise PrepareError(f"src={src} is not a directory; point it at the folder of images.",
+                       argument="src")
   if labels_csv and not os.path.isfile(labels_csv):
-    raise PrepareError(f"--labels={labels_csv} does not exist.")
+    raise PrepareError(f"labels={labels_csv} does not exist.", argument="labels")
   tfds_writer.check_name(name)
   data_dir = os.path.abspath(os.path.expanduser(out or tfds.core.constants.DATA_DIR))
   version = tfds_writer.next_version(data_dir, name, version)

@@ -21,13 +21,13 @@ import re
 from absl import logging
 
 from pgen.data import images
-from pgen.errors import PgenError
+from pgen.errors import ArgumentError
 
 # The features every prepared example has, so no attribute column may become one of them.
 _RESERVED_FEATURES = ("image", "label", "file_name")
 
 
-class PrepareError(PgenError, ValueError):
+class PrepareError(ArgumentError):
   """The source folder, labels CSV or dataset name cannot be used as given."""
 
 
@@ -121,8 +121,9 @@ def read_labels_csv(path: str) -> LabelsCsv:
   except (OSError, UnicodeDecodeError, csv.Error) as e:
     raise PrepareError(f"Cannot read --labels={path}: {e}.") from e
   if "file" not in columns:
-    raise PrepareError(f"--labels={path} has columns {columns}; it needs a `file` column (paths "
-                       "relative to --src), optionally `label`, and any attribute columns.")
+    raise PrepareError(f"labels={path} has columns {columns}; it needs a `file` column (paths "
+                       "relative to src), optionally `label`, and any attribute columns.",
+                       argument="labels")
   attributes = {}
   for column in columns:
     if column in ("file", "label"):

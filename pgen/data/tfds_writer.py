@@ -30,11 +30,12 @@ _VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+$")
 def check_name(name: str) -> None:
   """Refuses a name TFDS cannot hold or that would shadow one of its own datasets."""
   if not _NAME_PATTERN.match(name or ""):
-    raise PrepareError(f"--name={name!r} is not a valid TFDS name: use lower-case letters, "
-                       "digits and underscores, starting with a letter (e.g. my_catalog).")
+    raise PrepareError(f"name={name!r} is not a valid TFDS name: use lower-case letters, "
+                       "digits and underscores, starting with a letter (e.g. my_catalog).",
+                       argument="name")
   if name in tfds.list_builders(with_community_datasets=False):
-    raise PrepareError(f"--name={name!r} is a TFDS dataset already; choose another name for "
-                       "your own data (e.g. my_{name}).")
+    raise PrepareError(f"name={name!r} is a TFDS dataset already; choose another name for "
+                       "your own data (e.g. my_{name}).", argument="name")
 
 
 def existing_versions(data_dir: str, name: str) -> list:
@@ -70,7 +71,7 @@ def next_version(data_dir: str, name: str, version: str | None) -> str:
     major, minor, _ = (int(p) for p in versions[-1].split("."))
     return f"{major}.{minor + 1}.0"
   if not _VERSION_PATTERN.match(version):
-    raise PrepareError(f"--version={version!r} must look like 1.2.0.")
+    raise PrepareError(f"version={version!r} must look like 1.2.0.", argument="version")
   if version in versions:
     raise PrepareError(f"{name} {version} already exists in {data_dir}; leave --version out to "
                        "write the next version, or delete "

@@ -98,8 +98,8 @@ def _read_npz(path: str) -> dict:
         return {name: data[name] for name in data.files}
   except (ValueError, OSError, zipfile.BadZipFile) as e:
     problem = str(e)
-  raise ArgumentError(f"--npz={path} cannot be read as an .npz of arrays ({problem}); "
-                      f"{_NPZ_FORMAT}.")
+  raise ArgumentError(f"npz={path} cannot be read as an .npz of arrays ({problem}); "
+                      f"{_NPZ_FORMAT}.", argument="npz")
 
 
 def _check_images(path: str, images: np.ndarray, image_shape: tuple) -> None:
