@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-import catalog
+from tests.helpers import product_photos
 from conftest import ROOT
 from configs import folder_dcgan
 from pgen.data import folder, images, pipeline, sources, tfds_writer
@@ -19,7 +19,7 @@ from pgen.data import folder, images, pipeline, sources, tfds_writer
 def messy(tmp_path_factory):
   """The messy catalog prepared once: (expected problems, report, data_dir)."""
   src = str(tmp_path_factory.mktemp("messy_src"))
-  expected = catalog.make_messy_catalog(src)
+  expected = product_photos.make_messy_catalog(src)
   out = str(tmp_path_factory.mktemp("messy_tfds"))
   report = folder.prepare(src, "messy_catalog", out=out, workers=2)
   return expected, report, out
@@ -94,7 +94,7 @@ def test_dataset_loads_with_tfds_and_has_clean_rgb_images(messy):
 def test_labels_csv_gives_classes_and_attribute_features(tmp_path):
   src = tmp_path / "flat"
   for i in range(6):
-    catalog.save(catalog.product(300 + i), str(src / f"item_{i}.png"))
+    product_photos.save(product_photos.product(300 + i), str(src / f"item_{i}.png"))
   (tmp_path / "labels.csv").write_text(
       "file,label,Colour\n"
       "item_0.png,shirt,red\nitem_1.png,shirt,blue\nitem_2.png,dress,red\n"
@@ -117,7 +117,7 @@ def test_labels_csv_gives_classes_and_attribute_features(tmp_path):
 def test_a_folder_without_subfolders_is_one_class_and_notrim_keeps_sizes(tmp_path):
   src = tmp_path / "lamps"
   for i in range(3):
-    catalog.save(catalog.product(400 + i), str(src / f"{i}.png"))
+    product_photos.save(product_photos.product(400 + i), str(src / f"{i}.png"))
   report = folder.prepare(str(src), "lamps", out=str(tmp_path / "tfds"), workers=1,
                           options=images.CleanOptions(trim=False))
   assert report["classes"] == {"lamps": 3} and report["trimmed"] == 0
@@ -128,9 +128,9 @@ def test_a_folder_without_subfolders_is_one_class_and_notrim_keeps_sizes(tmp_pat
 
 def test_each_run_is_a_new_version_and_training_finds_newest_or_pinned(tmp_path):
   src, out = tmp_path / "src", str(tmp_path / "tfds")
-  catalog.make_catalog(str(src), per_class=2, classes=("a", "b"))
+  product_photos.make_catalog(str(src), per_class=2, classes=("a", "b"))
   assert folder.prepare(str(src), "versioned", out=out, workers=1)["version"] == "1.0.0"
-  catalog.make_catalog(str(src), per_class=3, classes=("a", "b"))  # The catalog grew.
+  product_photos.make_catalog(str(src), per_class=3, classes=("a", "b"))  # The catalog grew.
   assert folder.prepare(str(src), "versioned", out=out, workers=1)["version"] == "1.1.0"
   with pytest.raises(folder.PrepareError, match="1.0.0 already exists"):
     folder.prepare(str(src), "versioned", out=out, version="1.0.0")
@@ -161,7 +161,7 @@ def test_bad_arguments_are_named(tmp_path, kwargs, message):
 
 
 def test_bad_labels_csv_is_named(tmp_path):
-  catalog.save(catalog.product(1), str(tmp_path / "src" / "x.png"))
+  product_photos.save(product_photos.product(1), str(tmp_path / "src" / "x.png"))
   (tmp_path / "no_file.csv").write_text("path,label\nx.png,a\n")
   with pytest.raises(folder.PrepareError, match="needs a `file` column"):
     folder.prepare(str(tmp_path / "src"), "bad_csv", labels_csv=str(tmp_path / "no_file.csv"),
@@ -181,7 +181,7 @@ def test_nothing_usable_is_an_error_with_the_reasons(tmp_path):
 
 def test_prepare_command_prints_the_report_and_the_pipeline_reads_it(tmp_path):
   src, out = tmp_path / "photos", tmp_path / "tfds"
-  catalog.make_catalog(str(src), per_class=4)
+  product_photos.make_catalog(str(src), per_class=4)
   (src / "tops" / "broken.webp").write_bytes(b"RIFF0000WEBP")
   result = subprocess.run(
       [sys.executable, "-m", "pgen", "prepare", f"--src={src}", "--name=cli_catalog",

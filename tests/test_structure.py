@@ -107,3 +107,20 @@ def test_sampling_and_the_core_load_no_tensorflow_tfds_or_clu(tmp_path):
   assert result.returncode == 0, result.stderr[-3000:]
   assert result.stdout.strip().splitlines()[-1] == "[]"
   assert (tmp_path / "x.npz").exists()
+
+
+def test_modules_and_functions_stay_small_enough_to_read_in_one_sitting():
+  """No pgen module over 400 lines, no function over 60 (STYLE.md: files a reader takes in
+  at once; a long function is a sign of parts that want names)."""
+  too_long = []
+  for module, path in _pgen_modules():
+    with open(path) as f:
+      source = f.read()
+    if source.count("\n") > 400:
+      too_long.append(f"{module}: {source.count(chr(10))} lines")
+    for node in ast.walk(ast.parse(source)):
+      if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        length = node.end_lineno - node.lineno + 1
+        if length > 60:
+          too_long.append(f"{module}.{node.name}: {length} lines")
+  assert not too_long, too_long

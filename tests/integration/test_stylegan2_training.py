@@ -17,7 +17,7 @@ from pgen.generate import generate
 from pgen.train import train_and_evaluate
 
 pytestmark = pytest.mark.usefixtures("fast_compile")  # Runs are compared with each other.
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _config(data_dir, total_steps=6):

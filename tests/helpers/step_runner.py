@@ -1,6 +1,6 @@
 """Runs a few train steps on fixed data and saves the state: a subprocess for device-count tests.
 
-    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tests/step_runner.py OUT \
+    XLA_FLAGS=--xla_force_host_platform_device_count=8 python tests/helpers/step_runner.py OUT \
         [VARIANT [MESH_SIZES [smooth]]]
 
 VARIANT (see `configure`) turns on groups of the GAN toolbox on the smoke config;
@@ -12,7 +12,7 @@ look-alikes (see `smooth`).
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 import chex  # noqa: E402
 import flax.linen as nn  # noqa: E402

@@ -11,7 +11,7 @@ import pytest
 from pgen.data import pipeline, sources
 from pgen.evaluation import classifier, evaluate, scoring
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")

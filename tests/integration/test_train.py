@@ -17,7 +17,8 @@ from pgen.monitoring import NonFiniteLossError
 from pgen.state import build
 from pgen.train import DueActions, due_actions, train_and_evaluate
 
-V1_WORKDIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data", "v1_workdir")
+V1_WORKDIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
+                          "v1_workdir")
 
 
 def _leaves(state):

@@ -13,7 +13,7 @@ from configs import fashion_mnist_dcgan
 from pgen import sharding
 from pgen.state import build
 from pgen.compiled_step import compile_train_step
-from tests import step_runner
+from tests.helpers import step_runner
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -26,7 +26,7 @@ def _run_steps(tmp_path, devices, variant, mesh_sizes, activations="relu", fast_
   env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={devices}",
              JAX_PLATFORMS="cpu", JAX_DISABLE_MOST_OPTIMIZATIONS=str(int(fast_compile)))
   args = [str(out), variant, ",".join(map(str, mesh_sizes)), activations]
-  result = subprocess.run([sys.executable, os.path.join(HERE, "step_runner.py"), *args],
+  result = subprocess.run([sys.executable, os.path.join(HERE, "helpers", "step_runner.py"), *args],
                           env=env, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-4000:]
   return [np.load(f"{out}_{size}.npz") for size in mesh_sizes]
@@ -72,6 +72,7 @@ def test_one_and_eight_devices_give_the_same_state(tmp_path):
   _assert_compiled_once_and_trained(eight, "default")
 
 
+@pytest.mark.slow  # The fast suite lowers StyleGAN2's programs and trains and resumes it.
 def test_stylegan2_compiles_once_per_program_and_gives_the_same_state_on_one_and_eight_devices(
     tmp_path):
   """StyleGAN2 with noise, style mixing, w_avg, R1 and path length as their own steps and

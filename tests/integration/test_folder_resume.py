@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import catalog
+from tests.helpers import product_photos
 from configs import folder_dcgan
 from pgen.data import folder, pipeline, sources
 from pgen.generate import generate
@@ -21,7 +21,7 @@ NUM_IMAGES = 36  # 3 classes x 12, four different sizes and aspects.
 @pytest.fixture(scope="module")
 def catalog_data_dir(tmp_path_factory):
   src = str(tmp_path_factory.mktemp("catalog_src"))
-  assert catalog.make_catalog(src) == NUM_IMAGES
+  assert product_photos.make_catalog(src) == NUM_IMAGES
   out = str(tmp_path_factory.mktemp("catalog_tfds"))
   report = folder.prepare(src, "tiny_catalog", out=out, workers=2)
   assert report["counts"]["kept"] == NUM_IMAGES

@@ -17,7 +17,7 @@ from pgen.launch_local import free_port
 from pgen.state import build
 from pgen.train import train_and_evaluate
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "configs", "fashion_mnist_dcgan.py")
 
 
