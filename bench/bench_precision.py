@@ -7,7 +7,7 @@ precision after a short run, over seeds. Prints a Markdown table.
 Each run trains `configs/fashion_mnist_dcgan.py:smoke` widened to `--width`, batch 64,
 for `--steps`, then scores 2000 EMA samples against 2000 test images in pgen's classifier
 features. `--networks` puts only one network in bf16 (the other float32), to see where a
-gap comes from. tests/test_precision.py's slow test is this at seed 0.
+gap comes from. tests/integration/test_precision.py's slow test is this at seed 0.
 """
 
 import argparse
