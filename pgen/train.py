@@ -24,8 +24,8 @@ from absl import logging
 from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
-from pgen import checkpointing, config as config_lib, data, performance, recovery, run_record
-from pgen import samples, sharding
+from pgen import checkpointing, config as config_lib, data, metrics_file, performance, recovery
+from pgen import run_record, samples, sharding
 from pgen.compiled_step import compile_train_step
 from pgen.evaluation.scoring import Evaluator
 from pgen.monitoring import MetricWindow, NonFiniteLossError, StopRequests, Throughput  # noqa: F401
@@ -138,11 +138,20 @@ def _resume_and_train(config, workdir: str, mesh, dataset, setup: Setup, manager
       sample=samples.make_sampler(setup.generator, config.model.latent_dim, mesh),
       evaluator=(Evaluator(config, dataset.builder) if config.eval.every_steps and is_chief
                  else None),
-      writer=metric_writers.create_default_writer(workdir, just_logging=not is_chief),
+      writer=_metric_writer(workdir, is_chief),
       manager=manager, num_classes=setup.num_classes, run_record=record)
   if instrument is not None:
     parts = instrument(parts)
   return train_loop(config, workdir, parts, state, start_step)
+
+
+def _metric_writer(workdir: str, is_chief: bool):
+  """TensorBoard and the log on process 0, with every scalar also in metrics.jsonl; the log
+  alone on the others."""
+  default = metric_writers.create_default_writer(workdir, just_logging=not is_chief)
+  if not is_chief:
+    return default
+  return metric_writers.MultiWriter([default, metrics_file.JsonLinesWriter(workdir)])
 
 
 def _write_samples(config, workdir: str, parts: LoopParts, step: int, state) -> None:

@@ -32,7 +32,7 @@ LAYERS = {
     "leaves": ["pgen.errors", "pgen.pixels", "pgen.chunks", "pgen.compiler", "pgen.sharding",
                "pgen.distributed", "pgen.run_record", "pgen.data.options", "pgen.data.images",
                "pgen.data.report", "pgen.performance", "pgen.postprocess", "pgen.evaluation",
-               "pgen.config_keys", "pgen"],
+               "pgen.config_keys", "pgen.metrics_file", "pgen"],
 }
 
 

@@ -148,3 +148,11 @@ def test_periodic_actions_are_due_on_their_interval_and_all_at_the_last_step(smo
                                               checkpoint=True)
   smoke_config.eval.every_steps = 0
   assert not due_actions(123, config_lib.resolve(smoke_config), last=True, stopping=False).evaluate
+
+
+def test_every_logged_scalar_is_in_metrics_jsonl(smoke_run):
+  """The smoke run's log steps (2, 4, 6) in metrics.jsonl, the file compare reads."""
+  from pgen import metrics_file
+  steps = metrics_file.read_scalars(smoke_run)
+  assert sorted(steps) == [2, 4, 6]
+  assert {"g_loss", "d_loss", "images_per_s", "time"} <= set(steps[6])
