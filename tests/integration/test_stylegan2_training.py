@@ -45,6 +45,7 @@ def _leaves(state):
           for path, x in jax.tree_util.tree_flatten_with_path(state)[0]}
 
 
+@pytest.mark.slow  # Minutes of compiling: the fast suite lowers these programs instead.
 def test_stop_and_resume_equals_straight_through_with_noise_mixing_w_avg_pl_and_ada(
     sg2_run, fmnist_data_dir, tmp_path):
   _, straight = sg2_run
@@ -60,6 +61,7 @@ def test_stop_and_resume_equals_straight_through_with_noise_mixing_w_avg_pl_and_
   assert float(straight.augment.probability) != 0.5
 
 
+@pytest.mark.slow
 def test_generate_truncates_mixes_styles_and_export_builds_the_options_in(sg2_run, tmp_path):
   workdir, _ = sg2_run
   plain = np.load(generate(workdir, 8, str(tmp_path / "plain.npz"))[0])
