@@ -39,6 +39,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from pgen import reporting  # noqa: E402  The tables and plot read as `pgen compare`'s do.
+
 RESULTS = os.path.join(ROOT, "bench", "quality", "results.jsonl")
 REPORT = os.path.join(ROOT, "bench", "QUALITY.md")
 PLOT = os.path.join(ROOT, "bench", "quality.png")
@@ -255,13 +257,41 @@ def _settings(entry) -> str:
   return json.dumps(config, sort_keys=True)
 
 
-def _fmt(value, digits=2):
-  return "—" if value is None else f"{value:.{digits}f}"
+def _by_point_table(entries, kind, points, unit) -> list[str]:
+  """FD at each point of `kind`, then the last point's recall, precision, class accuracy."""
+  rows = []
+  for e in entries:
+    reached = [p["at"] for p in e["points"] if p["kind"] == kind]
+    last = max(reached) if reached else None
+    rows.append([e["recipe"], str(e["seed"]),
+                 *(reporting.format_value(_at(e, kind, v, "fd")) for v in points),
+                 *(reporting.format_value(_at(e, kind, last, metric), 3)
+                   for metric in ("recall", "precision", "class_accuracy")),
+                 f"{e['images_per_s']:.0f}", e["commit"]])
+  return reporting.markdown_table(
+      ["recipe", "seed", *(f"FD @{v} {unit}" for v in points), "recall", "precision",
+       "class acc.", "images/s", "commit"], rows)
+
+
+def _seeds_table(entries, at) -> list[str]:
+  """FD and recall at `at` minutes pooled over the seeds of runs with the same settings."""
+  by_settings = {}  # settings -> seed -> the run (one a seed: the same seed is the same run)
+  for e in entries:
+    if _at(e, "minutes", at, "fd") is not None:
+      by_settings.setdefault(_settings(e), {}).setdefault(e["seed"], e)
+  rows = []
+  for by_seed in by_settings.values():
+    runs = [by_seed[seed] for seed in sorted(by_seed)]
+    if len(runs) > 1:
+      rows.append([" = ".join(dict.fromkeys(e["recipe"] for e in by_seed.values())),
+                   ", ".join(str(e["seed"]) for e in runs),
+                   *(reporting.pool([_at(e, "minutes", at, metric) for e in runs]).format(digits)
+                     for metric, digits in (("fd", 2), ("recall", 3)))])
+  return reporting.markdown_table(["recipe", "seeds", "FD", "recall"], rows)
 
 
 def report(results: str = RESULTS, plot: str = PLOT) -> str:
   """bench/QUALITY.md's tables from every run in `results`; draws the plot into `plot`."""
-  import numpy as np  # noqa: PLC0415
   order = list(RECIPES)
   entries = sorted(_results(results), key=lambda e: (
       order.index(e["recipe"]) if e["recipe"] in order else len(order), e["recipe"], e["seed"]))
@@ -273,69 +303,39 @@ def report(results: str = RESULTS, plot: str = PLOT) -> str:
   for kind, points, unit in (("minutes", sorted({p["at"] for e in entries for p in e["points"]
                                                   if p["kind"] == "minutes"}), "min"),
                              ("kimg", KIMG, "k images")):
-    header = " | ".join(f"FD @{v} {unit}" for v in points)
     lines += [f"## By {'training time' if kind == 'minutes' else 'images seen'}", "",
               "Recall, precision and class accuracy are at each run's last point.", "",
-              f"| recipe | seed | {header} | recall | precision | class acc. | images/s | commit |",
-              "|---|---|" + "---|" * len(points) + "---|---|---|---|---|"]
-    for e in entries:
-      reached = [p["at"] for p in e["points"] if p["kind"] == kind]
-      last = max(reached) if reached else None
-      cells = " | ".join(_fmt(_at(e, kind, v, "fd")) for v in points)
-      lines.append(f"| {e['recipe']} | {e['seed']} | {cells} | "
-                   f"{_fmt(_at(e, kind, last, 'recall'), 3)} | "
-                   f"{_fmt(_at(e, kind, last, 'precision'), 3)} | "
-                   f"{_fmt(_at(e, kind, last, 'class_accuracy'), 3)} | "
-                   f"{e['images_per_s']:.0f} | {e['commit']} |")
-    lines.append("")
+              *_by_point_table(entries, kind, points, unit), ""]
   at = MINUTES[-1]
   lines += ["## Seeds", "", f"FD and recall at {at} minutes over the seeds of runs with the same "
             "settings (recipes that train the same config count together): mean ± std "
-            "(min-max).", "", "| recipe | seeds | FD | recall |", "|---|---|---|---|"]
-  by_settings = {}  # settings -> seed -> the run (one a seed: the same seed is the same run)
-  for e in entries:
-    if _at(e, "minutes", at, "fd") is not None:
-      by_settings.setdefault(_settings(e), {}).setdefault(e["seed"], e)
-  for by_seed in by_settings.values():
-    runs = [by_seed[seed] for seed in sorted(by_seed)]
-    if len(runs) > 1:
-      names = " = ".join(dict.fromkeys(e["recipe"] for e in by_seed.values()))
-      values = np.asarray([(_at(e, "minutes", at, "fd"), _at(e, "minutes", at, "recall"))
-                           for e in runs])
-      cells = [f"{column.mean():.{digits}f} ± {column.std(ddof=1):.{digits}f} "
-               f"({column.min():.{digits}f}-{column.max():.{digits}f})"
-               for column, digits in zip(values.T, (2, 3))]
-      seeds = ", ".join(str(e["seed"]) for e in runs)
-      lines.append(f"| {names} | {seeds} | {' | '.join(cells)} |")
-  lines += ["", "## Recipes", "", "| recipe | what | config | overrides |", "|---|---|---|---|"]
+            "(min-max).", "", *_seeds_table(entries, at)]
+  recipes = []
   for e in entries:
     if e["seed"] == min(x["seed"] for x in entries if x["recipe"] == e["recipe"]):
-      overrides = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in e["overrides"].items()) or "—"
+      overrides = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in e["overrides"].items())
       what = RECIPES[e["recipe"]].what if e["recipe"] in RECIPES else "--config run"
-      lines.append(f"| {e['recipe']} | {what} | `{e['config_file']}` | {overrides} |")
+      recipes.append([e["recipe"], what, f"`{e['config_file']}`",
+                      overrides or reporting.MISSING])
+  lines += ["", "## Recipes", "",
+            *reporting.markdown_table(["recipe", "what", "config", "overrides"], recipes)]
   _plot(entries, plot)
   return "\n".join(lines) + "\n"
 
 
 def _plot(entries, path: str) -> None:
-  import matplotlib  # noqa: PLC0415
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # noqa: PLC0415
-  figure, (by_time, by_images) = plt.subplots(1, 2, figsize=(14, 4.5))
-  for i, e in enumerate(entries):
+  """FD against training minutes and against images seen, a line a run."""
+  by_time, by_images = [], []
+  for e in entries:
     points = sorted(e["points"], key=lambda p: p["images"])
-    style = {"color": plt.cm.tab20(i % 20), "marker": "o"}
-    by_time.plot([p["minutes"] for p in points], [p["fd"] for p in points],
-                 label=f"{e['recipe']} (seed {e['seed']})", **style)
-    by_images.plot([p["images"] / 1000 for p in points], [p["fd"] for p in points], **style)
-  for axes, xlabel in ((by_time, "training minutes"), (by_images, "thousands of images seen")):
-    axes.set_xlabel(xlabel)
-    axes.set_ylabel("FD (pgen classifier, 10k samples)")
-    axes.set_yscale("log")
-    axes.grid(True, which="both", alpha=0.3)
-  figure.legend(*by_time.get_legend_handles_labels(), fontsize=7, loc="center right")
-  figure.tight_layout(rect=(0, 0, 0.83, 1))  # The legend beside the plots, not over a line.
-  figure.savefig(path, dpi=110)
+    fds = [p["fd"] for p in points]
+    by_time.append(reporting.Curve(f"{e['recipe']} (seed {e['seed']})",
+                                   [p["minutes"] for p in points], fds))
+    by_images.append(reporting.Curve(f"{e['recipe']} (seed {e['seed']})",
+                                     [p["images"] / 1000 for p in points], fds))
+  reporting.plot_curves(path, [("training minutes", by_time),
+                               ("thousands of images seen", by_images)],
+                        "FD (pgen classifier, 10k samples)", log_y=True, colour_map="tab20")
 
 
 def main():

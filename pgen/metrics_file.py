@@ -14,14 +14,15 @@ import os
 import time
 
 import numpy as np
-from clu.metric_writers import interface
 
 FILE = "metrics.jsonl"
 
 
-class JsonLinesWriter(interface.MetricWriter):
-  """A CLU metric writer that appends scalars to <workdir>/metrics.jsonl (other kinds of
-  summary are TensorBoard's alone)."""
+class JsonLinesWriter:
+  """A metric writer with CLU's MetricWriter methods (so a MultiWriter takes it) that
+  appends scalars to <workdir>/metrics.jsonl; other kinds of summary are TensorBoard's
+  alone. It does not derive from CLU's interface: importing CLU loads TensorFlow, which the
+  readers of this file (`compare`) do without."""
 
   def __init__(self, workdir: str):
     self._path = os.path.join(workdir, FILE)
