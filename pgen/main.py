@@ -23,7 +23,7 @@ import traceback
 
 from absl import app, flags, logging
 
-COMMANDS = ("train", "generate", "evaluate", "prepare", "export")
+COMMANDS = ("train", "generate", "evaluate", "prepare", "export", "reproduce", "compare", "sweep")
 _HELP = ("--help", "-h", "--helpshort", "-?")
 
 
@@ -109,7 +109,7 @@ def _parse_flags(command: str, verbose: bool, argv):
 
 def _run_command(command: str, module, argv) -> None:
   from pgen.errors import PgenError
-  if argv:
+  if argv and not getattr(module, "TAKES_PATHS", False):  # compare and reproduce take paths.
     raise app.UsageError(f"Unexpected arguments {argv}; flags take the form --name=value.")
   try:
     module.main(argv)

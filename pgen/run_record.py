@@ -114,6 +114,24 @@ def layout(mesh) -> dict:
   }
 
 
+def host() -> dict:
+  """The machine's OS, architecture and CPU model: XLA compiles CPU programs for the host's
+  instruction set, so another CPU model may round differently."""
+  cpu = platform.processor()
+  if os.path.isfile("/proc/cpuinfo"):
+    with open("/proc/cpuinfo") as f:
+      cpu = next((line.split(":", 1)[1].strip() for line in f
+                  if line.startswith("model name")), cpu)
+  return {"system": platform.system(), "machine": platform.machine(), "cpu": cpu or "unknown"}
+
+
+def environment(mesh) -> dict:
+  """What a start records of its code and machine (`python -m pgen reproduce` compares it
+  with the machine it runs on)."""
+  return {"git_revision": _git_revision(), "versions": _versions(), "layout": layout(mesh),
+          "host": host()}
+
+
 def write_data_info(workdir: str, info) -> None:
   """data_info.json: what generate needs of the dataset (image shape, class names)."""
   with open(os.path.join(workdir, "data_info.json"), "w") as f:
@@ -131,9 +149,7 @@ def write_run_record(workdir: str, config, mesh, start_step: int) -> str:
       "start_time": datetime.datetime.now(datetime.timezone.utc).isoformat(),
       "start_step": start_step,
       "command": sys.argv,
-      "git_revision": _git_revision(),
-      "versions": _versions(),
-      "layout": layout(mesh),
+      **environment(mesh),
       "config": json.loads(config.to_json_best_effort()),
   }
   path = os.path.join(record_dir, f"start_{n:03d}.json")
