@@ -16,7 +16,8 @@ LAYERS = {
     "commands": ["pgen.main", "pgen.__main__", "pgen.commands", "pgen.launch_local"],
     "loop and command libraries": ["pgen.train", "pgen.generate", "pgen.evaluation.evaluate",
                                    "pgen.export", "pgen.catalog", "pgen.interpolate",
-                                   "pgen.style_mixing"],
+                                   "pgen.style_mixing", "pgen.reproduce", "pgen.compare",
+                                   "pgen.sweeps", "pgen.sweep_launch", "pgen.sweep_jobs"],
     "step, evaluation, sampling, config": [
         "pgen.compiled_step", "pgen.objectives", "pgen.step_spec", "pgen.monitoring",
         "pgen.recovery", "pgen.samples", "pgen.generators", "pgen.checkpointing",
@@ -32,7 +33,7 @@ LAYERS = {
     "leaves": ["pgen.errors", "pgen.pixels", "pgen.chunks", "pgen.compiler", "pgen.sharding",
                "pgen.distributed", "pgen.run_record", "pgen.data.options", "pgen.data.images",
                "pgen.data.report", "pgen.performance", "pgen.postprocess", "pgen.evaluation",
-               "pgen.config_keys", "pgen.metrics_file", "pgen"],
+               "pgen.config_keys", "pgen.metrics_file", "pgen.reporting", "pgen"],
 }
 
 
