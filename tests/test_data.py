@@ -2,6 +2,8 @@
 
 import gzip
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -9,7 +11,7 @@ import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from conftest import IDX_DIR
+from conftest import IDX_DIR, ROOT
 from configs import fashion_mnist_dcgan
 from pgen import config as config_lib, sharding
 from pgen.data import pipeline, sources
@@ -219,3 +221,19 @@ def test_processes_read_disjoint_rows_that_make_up_the_single_process_batch(
     for key in ("image", "label"):
       np.testing.assert_array_equal(np.concatenate([first[key], second[key]]),
                                     expected[step][key])
+
+
+def test_processes_started_together_prepare_fashion_mnist_once(tmp_path):
+  """Two processes find Fashion-MNIST unprepared in one data_dir at once (a sweep's parallel
+  points on a fresh machine): one prepares it, the other waits and reads it."""
+  code = ("import sys; from configs import fashion_mnist_dcgan; from pgen.data import sources; "
+          "config = fashion_mnist_dcgan.get_config(); config.data.data_dir = sys.argv[1]; "
+          "print(sources.get_builder(config.data).info.splits['train'].num_examples)")
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  processes = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+  for process in processes:
+    out, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err[-3000:]
+    assert out.split()[-1] == "60000"

@@ -13,7 +13,9 @@ decompressed bytes, so a `.gz` wrapper other than the one TFDS registered is fin
 result is the same `fashion_mnist` TFDS dataset the download path produces.
 """
 
+import contextlib
 import difflib
+import fcntl
 import gzip
 import hashlib
 import os
@@ -176,6 +178,30 @@ def get_builder(data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
   builder = tfds.builder(data.name, data_dir=data.data_dir)
   if builder.is_prepared():
     return builder
+  with _preparation_lock(builder):
+    builder = tfds.builder(data.name, data_dir=data.data_dir)
+    if builder.is_prepared():  # Another process prepared it while this one waited.
+      return builder
+    return _prepare(builder, data)
+
+
+@contextlib.contextmanager
+def _preparation_lock(builder):
+  """One process at a time prepares a dataset in a data_dir: runs started together (a
+  sweep's parallel points, a job's processes on one machine) would otherwise write the same
+  staging files at once. Waiters find it prepared."""
+  os.makedirs(builder.data_dir_root, exist_ok=True)
+  path = os.path.join(builder.data_dir_root, f".pgen_prepare_{builder.name}.lock")
+  with open(path, "a") as f:
+    fcntl.flock(f, fcntl.LOCK_EX)
+    try:
+      yield
+    finally:
+      fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _prepare(builder, data: ml_collections.ConfigDict) -> tfds.core.DatasetBuilder:
+  """Builds `data.name` offline (Fashion-MNIST from its IDX files) or downloads it."""
   if data.name == "fashion_mnist" and any(
       _find_idx_file(data.manual_dir, n) for n in FASHION_MNIST_FILES):
     prepare_fashion_mnist_offline(data.manual_dir, data.data_dir)
