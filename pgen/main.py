@@ -8,6 +8,9 @@ pgen/commands/; `python -m pgen <command> --help` lists that command's flags.
     python -m pgen evaluate --npz samples.npz --config configs/fashion_mnist_dcgan.py
     python -m pgen prepare  --src DIR --name NAME [--labels labels.csv] [--out DATA_DIR]
     python -m pgen export   --workdir runs/fmnist --out exports/fmnist
+    python -m pgen sweep    --config C --sweep S --workdir runs/S [--parallel 2 | --slurm]
+    python -m pgen compare  runs/S [--by KEY,KEY] [--metric fd] [--plot fd.png]
+    python -m pgen reproduce runs/S/0003 [--steps N]
 
 A mistake in the input (a config key, a dataset name, a workdir) is printed as one
 message that says what to change, with exit status 1; `--verbosity=1` adds the traceback
