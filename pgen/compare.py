@@ -364,4 +364,4 @@ def plot(comparison: Comparison, path: str, x_axis: str = "steps") -> None:
   xlabel = "training step" if x_axis == "steps" else "minutes since the run's first start"
   reporting.plot_curves(path, [(xlabel, curves)],
                         f"{comparison.metric} ({direction(comparison.metric)} is better)",
-                        log_y=comparison.metric == "fd")
+                        log_y=comparison.metric == "fd", legend_below=True)

@@ -78,11 +78,13 @@ def _pyplot():
 
 
 def plot_curves(path: str, panels: Sequence[tuple[str, Sequence[Curve]]], ylabel: str, *,
-                log_y: bool = False, colour_map: str = "tab10") -> None:
+                log_y: bool = False, colour_map: str = "tab10",
+                legend_below: bool = False) -> None:
   """Draws panels side by side (each an x label and its curves) into the image `path`.
   Curve i has the same colour in every panel, and the legend (the first panel's labels)
-  stands beside the panels, where it hides no line. tab10's colours are the most distinct;
-  tab20's (in light and dark pairs) are for more lines than that."""
+  stands beside the panels, or below them for long labels (`legend_below`), where it hides
+  no line. tab10's colours are the most distinct; tab20's (in light and dark pairs) are for
+  more lines than that."""
   plt = _pyplot()
   colours = plt.get_cmap(colour_map)
   figure, axes_row = plt.subplots(1, len(panels), figsize=(7 * len(panels), 4.5),
@@ -99,7 +101,13 @@ def plot_curves(path: str, panels: Sequence[tuple[str, Sequence[Curve]]], ylabel
       axes.set_yscale("log")
     axes.grid(True, which="both", alpha=0.3)
   first = axes_row[0][0]
-  figure.legend(*first.get_legend_handles_labels(), fontsize=7, loc="center right")
-  figure.tight_layout(rect=(0, 0, 1 - 0.34 / len(panels), 1))
+  handles, labels = first.get_legend_handles_labels()
+  if legend_below:
+    figure.set_figheight(4.5 + 0.22 * len(labels))
+    figure.legend(handles, labels, fontsize=7, loc="lower center")
+    figure.tight_layout(rect=(0, 0.22 * len(labels) / figure.get_figheight() + 0.02, 1, 1))
+  else:
+    figure.legend(handles, labels, fontsize=7, loc="center right")
+    figure.tight_layout(rect=(0, 0, 1 - 0.34 / len(panels), 1))
   figure.savefig(path, dpi=110)
   plt.close(figure)
