@@ -145,16 +145,6 @@ def find_runs(paths: list[str]) -> FoundRuns:
   return FoundRuns(tuple(runs), None if swept is None else tuple(swept))
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flat(value, f"{prefix}{key}."))
-    else:
-      flat[prefix + key] = value
-  return flat
-
-
 def _first_start(workdir: str) -> float | None:
   """Seconds since the epoch of the run's first start (run_record/start_<n>.json)."""
   times = []
@@ -189,9 +179,9 @@ def summarize_run(run: RunDir, metric: str, source: str = "training") -> RunSumm
   # JAX, CLU and TensorFlow take seconds to load: find_runs's mistakes are reported first.
   from pgen import config as config_lib, metrics_file  # noqa: PLC0415
   if not os.path.isfile(os.path.join(run.workdir, "config.json")):
-    return RunSummary(run.name, run.workdir, _flat(run.overrides), False, (), None, None, None,
-                      None, f"not started: {run.workdir} has no config.json")
-  settings = _flat(config_lib.from_workdir(run.workdir).to_dict())
+    return RunSummary(run.name, run.workdir, config_lib.flat(run.overrides), False, (), None,
+                      None, None, None, f"not started: {run.workdir} has no config.json")
+  settings = config_lib.flat(config_lib.from_workdir(run.workdir).to_dict())
   scalars = metrics_file.read_scalars(run.workdir)
   start = _first_start(run.workdir)
   values = (_evaluated_values(run.workdir, metric) if source == "evaluate" else

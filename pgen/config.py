@@ -237,14 +237,15 @@ def defaults() -> ml_collections.ConfigDict:
   return config_dict(KEYS.values())
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-  flat = {}
+def flat(tree: dict, prefix: str = "") -> dict:
+  """{"model.name": "dcgan", ...}: a (Config)dict's leaves by dotted key."""
+  leaves = {}
   for key, value in tree.items():
     if isinstance(value, (dict, ml_collections.ConfigDict)):
-      flat.update(_flat(value, f"{prefix}{key}."))
+      leaves.update(flat(value, f"{prefix}{key}."))
     else:
-      flat[prefix + key] = value
-  return flat
+      leaves[prefix + key] = value
+  return leaves
 
 
 def _check_version(version) -> None:
@@ -256,7 +257,7 @@ def _check_version(version) -> None:
 def resolve(config) -> ml_collections.ConfigDict:
   """The complete, checked and locked config for `config` (a ConfigDict or a plain dict,
   e.g. a config.json); raises ConfigError naming the first bad key."""
-  given = _flat(config.to_dict() if isinstance(config, ml_collections.ConfigDict) else config)
+  given = flat(config.to_dict() if isinstance(config, ml_collections.ConfigDict) else config)
   _check_version(given.pop("config_version", 1))
   result = defaults()
   for name, value in given.items():
@@ -270,7 +271,7 @@ def resolve(config) -> ml_collections.ConfigDict:
     for part in filter(None, section.split(".")):
       node = node[part]
     node[leaf] = KEYS[name].typed(value)
-  for name, value in _flat(result.to_dict()).items():
+  for name, value in flat(result.to_dict()).items():
     problem = KEYS[name].problem(value)
     if problem:
       raise ConfigError(problem)

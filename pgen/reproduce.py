@@ -230,14 +230,6 @@ def _start_records(original: str) -> dict[str, dict]:
   return records
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in tree.items():
-    flat.update(_flat(value, f"{prefix}{key}.") if isinstance(value, dict)
-                else {prefix + key: value})
-  return flat
-
-
 def _edited_config_warnings(original: str, records: dict[str, dict]) -> list[str]:
   """A warning when config.json is not the config its last start recorded (it was edited
   after training): the reproduction trains config.json, as asked, but should not match."""
@@ -245,7 +237,7 @@ def _edited_config_warnings(original: str, records: dict[str, dict]) -> list[str
     return []
   name, record = list(records.items())[-1]
   with open(os.path.join(original, "config.json")) as f:
-    now, then = _flat(json.load(f)), _flat(record.get("config", {}))
+    now, then = config_lib.flat(json.load(f)), config_lib.flat(record.get("config", {}))
   changed = [f"{key} {then.get(key)} -> {now.get(key)}" for key in sorted(set(now) | set(then))
              if now.get(key) != then.get(key)]
   if not changed:

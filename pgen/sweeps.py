@@ -174,16 +174,6 @@ def parse_config(config_path: str, flag_args=()) -> ml_collections.ConfigDict:
   return flag_values.config
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
-  flat = {}
-  for key, value in tree.items():
-    if isinstance(value, dict):
-      flat.update(_flat(value, f"{prefix}{key}."))
-    else:
-      flat[prefix + key] = value
-  return flat
-
-
 def _check_known(key: str) -> None:
   if key not in config_lib.KEYS:
     close = difflib.get_close_matches(key, list(config_lib.KEYS), n=1)
@@ -198,7 +188,7 @@ def _resolve_point(config_path: str, base: dict, overrides: dict) -> ml_collecti
     _check_known(key)
   config = config_lib.resolve({**base, **overrides})
   as_trained = config_lib.resolve(parse_config(config_path, override_flags(overrides)))
-  wanted, got = _flat(config.to_dict()), _flat(as_trained.to_dict())
+  wanted, got = config_lib.flat(config.to_dict()), config_lib.flat(as_trained.to_dict())
   for key, value in wanted.items():
     if got[key] != value:
       raise ConfigError(f"{key}={value!r} reads back from train's command line as "
@@ -209,7 +199,7 @@ def _resolve_point(config_path: str, base: dict, overrides: dict) -> ml_collecti
 
 def _swept_keys(points: list[Point]) -> tuple[str, ...]:
   keys = dict.fromkeys(key for point in points for key in point.overrides)
-  values = [_flat(point.config.to_dict()) for point in points]
+  values = [config_lib.flat(point.config.to_dict()) for point in points]
   return tuple(key for key in keys if len({json.dumps(flat[key]) for flat in values}) > 1)
 
 
@@ -218,7 +208,7 @@ def plan(config_path: str, points: list[dict], base_overrides: dict | None = Non
   """Every point resolved against the config at `config_path` with `base_overrides` (flat,
   Python values) and its own overrides; raises a ConfigError naming the first bad point."""
   base_overrides = dict(base_overrides or {})
-  base = {**_flat(parse_config(config_path).to_dict()), **base_overrides}
+  base = {**config_lib.flat(parse_config(config_path).to_dict()), **base_overrides}
   try:
     config_lib.resolve(base)
   except ConfigError as e:

@@ -114,7 +114,7 @@ def test_every_rule_refuses_a_value_out_of_its_range_naming_the_key():
 
 def test_every_key_refuses_a_value_of_another_type_naming_the_key():
   defaults = config_lib.defaults().to_dict(preserve_field_references=True)
-  for key, default in config_lib._flat(defaults).items():
+  for key, default in config_lib.flat(defaults).items():
     kind = default.get_type() if isinstance(default, ml_collections.FieldReference) else type(
         default)
     wrong = 3 if kind in (str, tuple) else "three"
@@ -135,14 +135,14 @@ def test_unknown_family_key_suggests_the_closest():
 
 
 def test_every_key_in_the_defaults_is_declared_with_a_doc():
-  assert set(config_lib._flat(config_lib.defaults().to_dict())) == set(config_lib.KEYS)
+  assert set(config_lib.flat(config_lib.defaults().to_dict())) == set(config_lib.KEYS)
   undocumented = [name for name, key in config_lib.KEYS.items() if len(key.doc.strip()) < 10]
   assert not undocumented
 
 
 @pytest.mark.parametrize("family", models.FAMILIES)
 def test_a_family_s_own_keys_are_in_the_defaults(family):
-  defaults = config_lib._flat(config_lib.defaults().to_dict())
+  defaults = config_lib.flat(config_lib.defaults().to_dict())
   own = models.family(family).CONFIG_KEYS
   assert own
   for key in own:
