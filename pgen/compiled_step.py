@@ -7,7 +7,7 @@ program per combination of lazy regularizers, chosen on the host by the step num
     cost = train_step.compile(state, batch)                 # every program, ahead of time
 
 The maths is pgen/objectives.py's `train_step`; this module only compiles it. Lazy
-regularizers (R1 every r1_every steps, path length every pl_every) are a static
+regularizers (R1 and R2 every r1_every steps, path length every pl_every) are a static
 `LazyPhases` argument, so a run compiles one program per combination it meets (at most
 four) and each program runs exactly its work. A `lax.cond` on the step would keep one
 program, but XLA:CPU compiles the convolutions inside a conditional's branches as plain
@@ -28,13 +28,13 @@ from pgen.step_spec import LazyPhases, StepOptions, StepSpec
 
 def lazy_phases(step: int, opts: StepOptions) -> LazyPhases:
   """What the update after `step` completed updates runs (every k-th, from step 0)."""
-  return LazyPhases(r1=opts.r1_weight > 0 and step % opts.r1_every == 0,
+  return LazyPhases(r1=opts.gradient_penalties and step % opts.r1_every == 0,
                     path_length=opts.pl_weight > 0 and step % opts.pl_every == 0)
 
 
 def lazy_cycle(opts: StepOptions) -> dict[LazyPhases, float]:
   """Each combination of lazy regularizers a run meets, with its share of the steps."""
-  cycle = math.lcm(opts.r1_every if opts.r1_weight > 0 else 1,
+  cycle = math.lcm(opts.r1_every if opts.gradient_penalties else 1,
                    opts.pl_every if opts.pl_weight > 0 else 1)
   counts = collections.Counter(lazy_phases(step, opts) for step in range(cycle))
   return {phases: count / cycle for phases, count in counts.items()}

@@ -96,12 +96,17 @@ _DATA_KEYS = (
 
 _OBJECTIVE_KEYS = (
     Key("loss.name", "nonsaturating",
-        "Or \"hinge\", \"wasserstein\", \"least_squares\" (pgen/losses.py).",
+        "Or \"hinge\", \"wasserstein\", \"least_squares\", \"relativistic_pairing\" (RpGAN: "
+        "R3GAN's, with R1 and R2) or \"relativistic_average\" (RaGAN); see pgen/losses.py.",
         one_of(losses.LOSSES)),
     Key("loss.r1_weight", 0.0,
         "R1 penalty on real images (gamma; StyleGAN2 uses 0.01-10 by resolution); 0 = off.",
         at_least(0.0)),
-    Key("loss.r1_every", 16, "Lazy R1: every k steps, weighted by k (StyleGAN2).", at_least(1)),
+    Key("loss.r2_weight", 0.0,
+        "R2 penalty on generated images (gamma; R3GAN sets it equal to R1's); 0 = off.",
+        at_least(0.0)),
+    Key("loss.r1_every", 16, "Lazy R1 and R2: every k steps, weighted by k (StyleGAN2); 1 = "
+        "every step (R3GAN).", at_least(1)),
     Key("loss.gp_weight", 0.0, "WGAN-GP gradient penalty (lambda, 10 in the paper); 0 = off.",
         at_least(0.0)),
     Key("loss.acgan_weight", 1.0, "Weight of the class cross-entropy with conditioning=\"acgan\".",

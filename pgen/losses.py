@@ -2,7 +2,7 @@
 
     d_loss_fn, g_loss_fn = get_losses("hinge")
     d_loss = d_loss_fn(logits_real, logits_fake)     # scalar to minimize
-    g_loss = g_loss_fn(logits_fake)
+    g_loss = g_loss_fn(logits_fake, logits_real)     # logits_real: None unless RELATIVISTIC
 
 | name | D minimizes | G minimizes |
 |---|---|---|
@@ -10,8 +10,15 @@
 | hinge | relu(1 - r) + relu(1 + f) | -f |
 | wasserstein | f - r (needs a Lipschitz D: gradient penalty or spectral norm) | -f |
 | least_squares | (r - 1)^2 / 2 + f^2 / 2 | (f - 1)^2 / 2 |
+| relativistic_pairing | softplus(f_i - r_i) | softplus(r_i - f_i) |
+| relativistic_average | softplus(mean f - r) + softplus(f - mean r) | softplus(mean r - f) + softplus(r - mean f) |
 
-(r, f: logits of real and fake images, each term a batch mean.)
+(r, f: logits of real and fake images, each term a batch mean; r_i, f_i: the i-th real
+and fake of the batch, paired.) The relativistic losses judge a fake against reals: RpGAN
+(Jolicoeur-Martineau 2019; with R1 and R2 the well-posed loss of R3GAN, Huang et al. 2024)
+pairs each fake with a real, RaGAN (Jolicoeur-Martineau 2018) with the batch's mean. Their
+generator loss needs D's logits of reals too: the train step computes them only for the
+names in RELATIVISTIC.
 """
 
 import jax
@@ -23,7 +30,7 @@ def nonsaturating_d_loss(logits_real: jax.Array, logits_fake: jax.Array) -> jax.
   return jnp.mean(jax.nn.softplus(-logits_real)) + jnp.mean(jax.nn.softplus(logits_fake))
 
 
-def nonsaturating_g_loss(logits_fake: jax.Array) -> jax.Array:
+def nonsaturating_g_loss(logits_fake: jax.Array, logits_real=None) -> jax.Array:
   """-log D(G(z)): the generator's loss that does not saturate when D wins."""
   return jnp.mean(jax.nn.softplus(-logits_fake))
 
@@ -36,7 +43,7 @@ def wasserstein_d_loss(logits_real: jax.Array, logits_fake: jax.Array) -> jax.Ar
   return jnp.mean(logits_fake) - jnp.mean(logits_real)
 
 
-def critic_g_loss(logits_fake: jax.Array) -> jax.Array:
+def critic_g_loss(logits_fake: jax.Array, logits_real=None) -> jax.Array:
   """-E[D(G(z))]: the generator loss of hinge and Wasserstein GANs."""
   return -jnp.mean(logits_fake)
 
@@ -45,8 +52,28 @@ def least_squares_d_loss(logits_real: jax.Array, logits_fake: jax.Array) -> jax.
   return 0.5 * jnp.mean((logits_real - 1.0) ** 2) + 0.5 * jnp.mean(logits_fake ** 2)
 
 
-def least_squares_g_loss(logits_fake: jax.Array) -> jax.Array:
+def least_squares_g_loss(logits_fake: jax.Array, logits_real=None) -> jax.Array:
   return 0.5 * jnp.mean((logits_fake - 1.0) ** 2)
+
+
+def relativistic_pairing_d_loss(logits_real: jax.Array, logits_fake: jax.Array) -> jax.Array:
+  """-log sigmoid(D(x_i) - D(G(z_i))): each real should score above the fake it is paired
+  with (the i-th of the batch)."""
+  return jnp.mean(jax.nn.softplus(logits_fake - logits_real))
+
+
+def relativistic_pairing_g_loss(logits_fake: jax.Array, logits_real: jax.Array) -> jax.Array:
+  return jnp.mean(jax.nn.softplus(logits_real - logits_fake))
+
+
+def relativistic_average_d_loss(logits_real: jax.Array, logits_fake: jax.Array) -> jax.Array:
+  """Reals should score above the average fake, fakes below the average real."""
+  return (jnp.mean(jax.nn.softplus(jnp.mean(logits_fake) - logits_real))
+          + jnp.mean(jax.nn.softplus(logits_fake - jnp.mean(logits_real))))
+
+
+def relativistic_average_g_loss(logits_fake: jax.Array, logits_real: jax.Array) -> jax.Array:
+  return relativistic_average_d_loss(logits_fake, logits_real)
 
 
 LOSSES = {
@@ -54,7 +81,10 @@ LOSSES = {
     "hinge": (hinge_d_loss, critic_g_loss),
     "wasserstein": (wasserstein_d_loss, critic_g_loss),
     "least_squares": (least_squares_d_loss, least_squares_g_loss),
+    "relativistic_pairing": (relativistic_pairing_d_loss, relativistic_pairing_g_loss),
+    "relativistic_average": (relativistic_average_d_loss, relativistic_average_g_loss),
 }
+RELATIVISTIC = ("relativistic_pairing", "relativistic_average")
 
 
 def get_losses(name: str):

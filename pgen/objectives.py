@@ -8,8 +8,8 @@
 optimizers and losses, the config's choices and the batch sharding. A step is
 `optim.d_steps` discriminator updates (`d_update`), one generator update (`g_update`), then
 `ema_update`; with loss.lazy_regularization="separate" the lazy regularizers take steps of
-their own (`r1_update`, `path_length_update`) in StyleGAN2's order: D, D's regularizer, G,
-G's regularizer. Every random draw (latents, augmentation, the generator's noise and style
+their own (`gradient_penalty_update`, `path_length_update`) in StyleGAN2's order: D, D's
+regularizer, G, G's regularizer. Every random draw (latents, augmentation, the generator's noise and style
 mixing) comes from fold_in(rng, step). Which lazy regularizers a step runs (`LazyPhases`)
 is a static argument; pgen/compiled_step.py compiles a program per combination and picks
 it by step on the host.
@@ -123,9 +123,34 @@ def r1_penalty_at(d_params, d_batch_stats, inputs: DInputs, probability, spec: S
   return regularizers.r1_penalty(logits_of, inputs.real)
 
 
-def r1_loss_weight(opts: StepOptions) -> float:
+def r2_penalty_at(d_params, d_batch_stats, fake, inputs: DInputs, probability,
+                  spec: StepSpec):
+  """R2 with respect to the un-augmented fakes (held fixed), through the augmentation."""
+  def logits_of(images):
+    augmented = _augmented(images, inputs.fake_aug_key, probability, spec.options)
+    return d_outputs(spec, d_params, d_batch_stats, augmented, inputs.fake_labels)[0]
+
+  return regularizers.r2_penalty(logits_of, jax.lax.stop_gradient(fake))
+
+
+def gradient_penalty_terms(d_params, d_batch_stats, fake, inputs: DInputs, probability,
+                           spec: StepSpec) -> tuple[jax.Array, dict]:
+  """(the weighted sum of R1 and R2, whichever are on, {"r1_penalty", "r2_penalty"})."""
+  opts = spec.options
+  terms, loss = {}, jnp.zeros((), jnp.float32)
+  if opts.r1_weight > 0:
+    terms["r1_penalty"] = r1_penalty_at(d_params, d_batch_stats, inputs, probability, spec)
+    loss += lazy_loss_weight(opts.r1_weight, opts) * terms["r1_penalty"]
+  if opts.r2_weight > 0:
+    terms["r2_penalty"] = r2_penalty_at(d_params, d_batch_stats, fake, inputs, probability,
+                                        spec)
+    loss += lazy_loss_weight(opts.r2_weight, opts) * terms["r2_penalty"]
+  return loss, terms
+
+
+def lazy_loss_weight(gamma: float, opts: StepOptions) -> float:
   """gamma / 2, times k for a penalty applied every k-th step (lazy regularization)."""
-  return 0.5 * opts.r1_weight * opts.r1_every
+  return 0.5 * gamma * opts.r1_every
 
 
 def discriminator_objective(d_params, d_batch_stats, fake, inputs: DInputs, probability, *,
@@ -147,9 +172,11 @@ def discriminator_objective(d_params, d_batch_stats, fake, inputs: DInputs, prob
         jnp.argmax(class_logits_real, -1) == inputs.real_labels)
     loss += opts.acgan_weight * terms["d_class_loss"]
   if phases.r1 and not opts.separate_regularization:
-    # Lazy R1 (StyleGAN2): every r1_every steps, with the weight scaled to match.
-    terms["r1_penalty"] = r1_penalty_at(d_params, d_batch_stats, inputs, probability, spec)
-    loss += r1_loss_weight(opts) * terms["r1_penalty"]
+    # Lazy R1 and R2 (StyleGAN2): every r1_every steps, with the weights scaled to match.
+    penalties, penalty_terms = gradient_penalty_terms(d_params, d_batch_stats, fake, inputs,
+                                                      probability, spec)
+    terms.update(penalty_terms)
+    loss += penalties
   if opts.gp_weight > 0:
     def logits_of(images):
       return d_outputs(spec, d_params, d_batch_stats, images, inputs.real_labels)[0]
@@ -183,30 +210,38 @@ def d_update(state: GANState, fake, inputs: DInputs, j: int, *, spec: StepSpec,
                        d_opt_state=d_opt_state, augment=augment_state), metrics
 
 
-def r1_update(state: GANState, inputs: DInputs, *, spec: StepSpec):
+def gradient_penalty_update(state: GANState, fake, inputs: DInputs, *, spec: StepSpec):
   """loss.lazy_regularization="separate", on R1's steps: a D step of its own on the
-  weighted R1 penalty at the last update's reals (StyleGAN2's Dreg phase)."""
+  weighted R1 and R2 penalties at the last update's reals and fakes (StyleGAN2's Dreg
+  phase); returns (state, the penalties)."""
   def objective(d_params):
-    penalty = r1_penalty_at(d_params, state.d_batch_stats, inputs, state.augment.probability,
-                            spec)
-    return r1_loss_weight(spec.options) * penalty, penalty
+    return gradient_penalty_terms(d_params, state.d_batch_stats, fake, inputs,
+                                  state.augment.probability, spec)
 
-  (_, penalty), grads = jax.value_and_grad(objective, has_aux=True)(state.d_params)
+  (_, terms), grads = jax.value_and_grad(objective, has_aux=True)(state.d_params)
   d_params, d_opt_state = _apply_optimizer(spec.setup.d_tx, state.d_params, state.d_opt_state,
                                            grads)
-  return state.replace(d_params=d_params, d_opt_state=d_opt_state), penalty
+  return state.replace(d_params=d_params, d_opt_state=d_opt_state), terms
 
 
-def generator_objective(fake, d_params, d_batch_stats, fake_labels, key, probability, *,
+def generator_objective(fake, d_params, d_batch_stats, inputs: DInputs, key, probability, *,
                         spec: StepSpec):
-  """(G's loss, loss terms) as a function of its images, through the current D."""
+  """(G's loss, loss terms) as a function of its images, through the current D; a
+  relativistic loss compares them with D's logits of the update's reals."""
   opts = spec.options
   logits, class_logits, _ = d_outputs(spec, d_params, d_batch_stats,
-                                      _augmented(fake, key, probability, opts), fake_labels)
-  loss = spec.setup.g_loss_fn(logits)
+                                      _augmented(fake, key, probability, opts),
+                                      inputs.fake_labels)
+  logits_real = None
+  if opts.g_loss_uses_reals:
+    logits_real = d_outputs(spec, d_params, d_batch_stats,
+                            _augmented(inputs.real, jax.random.fold_in(key, 2), probability,
+                                       opts),
+                            inputs.real_labels)[0]
+  loss = spec.setup.g_loss_fn(logits, logits_real)
   terms = {}
   if opts.acgan_weight > 0:
-    terms["g_class_loss"] = _cross_entropy(class_logits, fake_labels)
+    terms["g_class_loss"] = _cross_entropy(class_logits, inputs.fake_labels)
     loss += opts.acgan_weight * terms["g_class_loss"]
   return loss, terms
 
@@ -242,14 +277,14 @@ def path_length_gradients(state: GANState, key, *, spec: StepSpec):
   return grads, penalty, mean
 
 
-def g_update(state: GANState, fake, pullback, fake_labels, key, *, spec: StepSpec,
+def g_update(state: GANState, fake, pullback, inputs: DInputs, key, *, spec: StepSpec,
              phases: LazyPhases):
   """The generator update: the loss's gradient at `fake`, pulled back to G's parameters by
   `pullback` (the vjp of the forward pass that made `fake`), plus the path-length
   penalty's on its steps when lazy regularization is "joint"."""
   objective = functools.partial(generator_objective, spec=spec)
   (g_loss, g_terms), g_loss_wrt_fake = jax.value_and_grad(objective, has_aux=True)(
-      fake, state.d_params, state.d_batch_stats, fake_labels, key, state.augment.probability)
+      fake, state.d_params, state.d_batch_stats, inputs, key, state.augment.probability)
   (g_grads,) = pullback(g_loss_wrt_fake)
   metrics = {**g_terms, "g_loss": g_loss, "g_grad_norm": optax.global_norm(g_grads)}
   if phases.path_length and not spec.options.separate_regularization:
@@ -284,6 +319,7 @@ def _lazy_penalty_zeros(opts: StepOptions) -> dict:
   program returns the same metrics (the loop averages them over steps)."""
   zero = jnp.zeros((), jnp.float32)
   return {**({"r1_penalty": zero} if opts.r1_weight > 0 else {}),
+          **({"r2_penalty": zero} if opts.r2_weight > 0 else {}),
           **({"path_length_penalty": zero} if opts.pl_weight > 0 else {})}
 
 
@@ -316,10 +352,10 @@ def train_step(state: GANState, batch, phases: LazyPhases = LazyPhases(), *, spe
                                                         phases=phases)
   separate = opts.separate_regularization
   if phases.r1 and separate:
-    state, d_metrics["r1_penalty"] = r1_update(state, inputs, spec=spec)
+    state, penalties = gradient_penalty_update(state, fake, inputs, spec=spec)
+    d_metrics.update(penalties)
   g_key = jax.random.fold_in(rng, opts.d_steps)
-  state, g_metrics = g_update(state, fake, pullback, inputs.fake_labels, g_key, spec=spec,
-                              phases=phases)
+  state, g_metrics = g_update(state, fake, pullback, inputs, g_key, spec=spec, phases=phases)
   if phases.path_length and separate:
     state, g_metrics["path_length_penalty"] = path_length_update(
         state, jax.random.fold_in(g_key, 1), spec=spec)

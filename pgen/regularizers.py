@@ -2,10 +2,11 @@
 and StyleGAN2's path-length penalty on the generator's synthesis network.
 
     penalty = r1_penalty(lambda x: d_logits(params, x), real_images)
+    penalty = r2_penalty(lambda x: d_logits(params, x), fake_images)
     penalty = gradient_penalty(lambda x: d_logits(params, x), real, fake, key)
     penalty, mean = path_length_penalty(lambda ws: synthesize(params, ws), ws, key, mean, 0.01)
 
-The first two differentiate D with respect to its input image by image, so D must be a
+The first three differentiate D with respect to its input image by image, so D must be a
 per-example function (no batch normalization).
 """
 
@@ -21,10 +22,21 @@ def _input_gradients(logits_fn, images):
   return grads.astype(jnp.promote_types(grads.dtype, jnp.float32))
 
 
+def _mean_squared_gradient_norm(logits_fn, images):
+  grads = _input_gradients(logits_fn, images)
+  return jnp.mean(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
+
+
 def r1_penalty(logits_fn, real_images):
   """E ||grad_x D(x)||^2 over real images (Mescheder et al. 2018); multiply by gamma / 2."""
-  grads = _input_gradients(logits_fn, real_images)
-  return jnp.mean(jnp.sum(jnp.square(grads), axis=(1, 2, 3)))
+  return _mean_squared_gradient_norm(logits_fn, real_images)
+
+
+def r2_penalty(logits_fn, fake_images):
+  """E ||grad_x D(x)||^2 over generated images, held fixed (Roth et al. 2017; with R1, what
+  makes the relativistic pairing loss converge locally, Huang et al. 2024); multiply by
+  gamma / 2."""
+  return _mean_squared_gradient_norm(logits_fn, fake_images)
 
 
 def gradient_penalty(logits_fn, real_images, fake_images, key):

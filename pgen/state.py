@@ -52,7 +52,7 @@ def lazy_regularization_ratios(config: ml_collections.ConfigDict) -> tuple[float
   def ratio(weight, every):
     return every / (every + 1) if weight > 0 else 1.0
   return (ratio(config.loss.pl_weight, config.loss.pl_every),
-          ratio(config.loss.r1_weight, config.loss.r1_every))
+          ratio(config.loss.r1_weight + config.loss.r2_weight, config.loss.r1_every))
 
 
 def make_optimizers(config: ml_collections.ConfigDict):
@@ -123,7 +123,7 @@ class Setup:
   g_tx: optax.GradientTransformation
   d_tx: optax.GradientTransformation
   d_loss_fn: Callable  # (logits_real, logits_fake) -> D's adversarial loss.
-  g_loss_fn: Callable  # logits_fake -> G's adversarial loss.
+  g_loss_fn: Callable  # (logits_fake, logits_real or None) -> G's adversarial loss.
   abstract_state: Any
   init: Callable[[], Any]  # Creates the initial state in its shardings.
   num_classes: int  # Classes the models are conditioned on; 0 when unconditional.

@@ -14,7 +14,7 @@ from typing import Any
 
 import ml_collections
 
-from pgen import augment, sharding
+from pgen import augment, losses, sharding
 from pgen.errors import ConfigError
 from pgen.state import Setup
 
@@ -27,8 +27,10 @@ class StepOptions:
   num_classes: int  # > 0: labels go to G and D.
   acgan_weight: float  # > 0: D and G get the auxiliary classifier's cross-entropy.
   d_steps: int
+  g_loss_uses_reals: bool  # A relativistic loss: G's loss compares its fakes with reals.
   r1_weight: float  # gamma of R1; 0 = off.
-  r1_every: int  # Lazy R1: applied every k steps, scaled by k.
+  r2_weight: float  # gamma of R2 (on fakes); 0 = off.
+  r1_every: int  # Lazy R1 and R2: applied every k steps, scaled by k.
   gp_weight: float  # lambda of the WGAN gradient penalty; 0 = off.
   pl_weight: float  # Path-length regularization of G; 0 = off.
   pl_every: int  # Lazy: every k steps, scaled by k.
@@ -53,7 +55,9 @@ class StepOptions:
         num_classes=num_classes if conditional else 0,
         acgan_weight=config.loss.acgan_weight if config.model.conditioning == "acgan" else 0.0,
         d_steps=config.optim.d_steps,
+        g_loss_uses_reals=config.loss.name in losses.RELATIVISTIC,
         r1_weight=config.loss.r1_weight,
+        r2_weight=config.loss.r2_weight,
         r1_every=config.loss.r1_every,
         gp_weight=config.loss.gp_weight,
         pl_weight=config.loss.pl_weight,
@@ -68,6 +72,11 @@ class StepOptions:
         hflip=config.augment.hflip,
         ema_half_life_images=config.ema.half_life_images,
         ema_rampup=config.ema.rampup)
+
+  @property
+  def gradient_penalties(self) -> bool:
+    """Whether R1 or R2 is on (they share the lazy schedule of loss.r1_every)."""
+    return self.r1_weight > 0 or self.r2_weight > 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,5 +102,5 @@ class StepSpec:
 @dataclasses.dataclass(frozen=True)
 class LazyPhases:
   """The lazy regularizers one step runs: a static argument of the step."""
-  r1: bool = False
+  r1: bool = False  # R1 and R2, whichever are on.
   path_length: bool = False

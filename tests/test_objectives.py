@@ -11,7 +11,7 @@ import optax
 import pytest
 
 from configs import fashion_mnist_dcgan
-from pgen import config as config_lib, objectives, pixels, sharding
+from pgen import config as config_lib, losses, objectives, pixels, sharding
 from pgen.state import build
 from pgen.step_spec import LazyPhases, StepSpec
 
@@ -82,11 +82,12 @@ def test_g_update_pulls_the_loss_at_the_fakes_back_to_the_generator(spec_and_sta
                                inputs.g_key)
 
   fake, pullback, _ = jax.vjp(forward, state.g_params, has_aux=True)
-  new, metrics = objectives.g_update(state, fake, pullback, None, jax.random.PRNGKey(3),
+  new, metrics = objectives.g_update(state, fake, pullback, inputs, jax.random.PRNGKey(3),
                                      spec=spec, phases=LazyPhases())
 
   def g_loss(g_params):  # G's loss through D, differentiated end to end.
-    return spec.setup.g_loss_fn(_d_logits(spec, state.d_params, state, forward(g_params)[0]))
+    return spec.setup.g_loss_fn(_d_logits(spec, state.d_params, state, forward(g_params)[0]),
+                                None)
 
   loss, grads = jax.value_and_grad(g_loss)(state.g_params)
   np.testing.assert_allclose(metrics["g_loss"], loss, rtol=1e-5)
@@ -117,3 +118,56 @@ def test_a_train_step_counts_one_step_and_runs_lazy_r1_only_in_its_phase(spec_an
   np.testing.assert_allclose(  # R1 is added to D's loss with weight gamma / 2 * r1_every.
       regularized["d_loss"] - regularized["d_adversarial_loss"],
       0.5 * 1e3 * spec.options.r1_every * regularized["r1_penalty"], rtol=1e-3)
+
+
+def _with_loss(spec, name: str, **options):
+  d_loss_fn, g_loss_fn = losses.get_losses(name)
+  setup = dataclasses.replace(spec.setup, d_loss_fn=d_loss_fn, g_loss_fn=g_loss_fn)
+  return dataclasses.replace(spec, setup=setup, options=dataclasses.replace(
+      spec.options, g_loss_uses_reals=name in losses.RELATIVISTIC, **options))
+
+
+def test_a_relativistic_g_update_compares_its_fakes_with_the_reals(spec_and_state):
+  base, state = spec_and_state
+  spec = _with_loss(base, "relativistic_pairing")
+  inputs = _inputs(spec, seed=4)
+
+  def forward(g_params):
+    return objectives.generate(spec, g_params, state.g_batch_stats, inputs.z, None,
+                               inputs.g_key)
+
+  fake, pullback, _ = jax.vjp(forward, state.g_params, has_aux=True)
+  _, metrics = objectives.g_update(state, fake, pullback, inputs, jax.random.PRNGKey(5),
+                                   spec=spec, phases=LazyPhases())
+  logits_real = _d_logits(spec, state.d_params, state, inputs.real)
+
+  def g_loss(g_params):  # softplus(D(x_i) - D(G(z_i))), the reals fixed.
+    logits_fake = _d_logits(spec, state.d_params, state, forward(g_params)[0])
+    return jnp.mean(jax.nn.softplus(logits_real - logits_fake))
+
+  loss, grads = jax.value_and_grad(g_loss)(state.g_params)
+  np.testing.assert_allclose(metrics["g_loss"], loss, rtol=1e-5)
+  np.testing.assert_allclose(metrics["g_grad_norm"], optax.global_norm(grads), rtol=1e-4)
+
+
+def test_r2_penalizes_d_s_gradient_at_the_fakes_on_r1_s_steps(spec_and_state):
+  base, state = spec_and_state
+  # Weights large enough that the penalties (D's input gradients are small at init) weigh
+  # as much as the adversarial loss.
+  spec = _with_loss(base, "relativistic_pairing", r1_weight=5e5, r2_weight=2e6, r1_every=1)
+  inputs = _inputs(spec, seed=6)
+  fake = _fake(spec, state, inputs)
+  update = jax.jit(functools.partial(objectives.d_update, j=0, spec=spec,
+                                     phases=LazyPhases(r1=True)))
+  _, metrics = update(state, fake, inputs)
+
+  def squared_gradient_norm(images):
+    grads = jax.grad(lambda x: jnp.sum(_d_logits(spec, state.d_params, state, x)))(images)
+    return jnp.mean(jnp.sum(grads ** 2, axis=(1, 2, 3)))
+
+  np.testing.assert_allclose(metrics["r1_penalty"], squared_gradient_norm(inputs.real),
+                             rtol=1e-4)
+  np.testing.assert_allclose(metrics["r2_penalty"], squared_gradient_norm(fake), rtol=1e-4)
+  np.testing.assert_allclose(  # gamma / 2 each (every step: r1_every = 1).
+      metrics["d_loss"] - metrics["d_adversarial_loss"],
+      2.5e5 * metrics["r1_penalty"] + 1e6 * metrics["r2_penalty"], rtol=1e-3)
