@@ -88,8 +88,12 @@ def test_stylegan2_compiles_once_per_program_and_gives_the_same_state_on_one_and
 
 @pytest.mark.slow
 def test_a_one_device_process_and_an_eight_device_process_give_the_same_state(tmp_path):
-  """The default config, in a 1-device and an 8-device process."""
-  [one], [eight] = _run_steps(tmp_path, 1, "default", [1]), _run_steps(tmp_path, 8, "default", [8])
+  """The default config, in a 1-device and an 8-device process. With smooth activations:
+  the two processes compile their programs apart, and a ReLU kink can turn their different
+  rounding into a jump (seen on one machine: 8% in a G BatchNorm bias) that says nothing
+  about the sharding (step_runner.smooth)."""
+  [one], [eight] = (_run_steps(tmp_path, 1, "default", [1], activations="smooth"),
+                    _run_steps(tmp_path, 8, "default", [8], activations="smooth"))
   _assert_same_state(one, eight)
 
 
