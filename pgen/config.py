@@ -158,6 +158,28 @@ _AUGMENT_AND_EMA_KEYS = (
         at_least(0.0)),
 )
 
+# Cosine schedules over training images (pgen/schedules.py; R3GAN's recipe): each value
+# starts at its own key's and ends where these say.
+_SCHEDULE_KEYS = (
+    Key("schedule.images", 0,
+        "Training images over which the scheduled values move (half a cosine); 0 = none move.",
+        at_least(0)),
+    Key("schedule.learning_rate_end", 1.0,
+        "Both learning rates end at this fraction of optim.*_learning_rate (R3GAN: 0.25).",
+        above_up_to(0.0, 1.0)),
+    Key("schedule.gamma_end", 1.0,
+        "R1's and R2's gamma end at this fraction of loss.r1_weight / r2_weight (R3GAN: 0.1).",
+        above_up_to(0.0, 1.0)),
+    Key("schedule.beta2_end", 0.0,
+        "Both Adams' beta2 move from optim.*_betas[1] to this (R3GAN: 0.9 -> 0.99); 0 = "
+        "constant.", between(0.0, 1.0)),
+    Key("schedule.ema_from_zero", False,
+        "The EMA half-life grows from 0 to ema.half_life_images (R3GAN)."),
+    Key("schedule.augment_from_zero", False,
+        "The augmentation probability grows from 0 to augment.probability (R3GAN; not with "
+        "ADA)."),
+)
+
 _EVAL_KEYS = (
     Key("eval.every_steps", 1000, "Metrics of EMA samples in TensorBoard; 0 turns them off.",
         at_least(0)),
@@ -215,7 +237,7 @@ _PERIODIC_KEYS = (
 
 # Every key, by its dotted name.
 KEYS = by_name((*_RUN_KEYS, *_DATA_KEYS, *models.config_keys(), *_OBJECTIVE_KEYS,
-                *_AUGMENT_AND_EMA_KEYS, *_EVAL_KEYS, *_TRAIN_KEYS, *_PERIODIC_KEYS))
+                *_AUGMENT_AND_EMA_KEYS, *_SCHEDULE_KEYS, *_EVAL_KEYS, *_TRAIN_KEYS, *_PERIODIC_KEYS))
 
 
 def _path_length_batch_divides(config: ml_collections.ConfigDict) -> str | None:
@@ -234,7 +256,31 @@ def _synthetic_data_not_evaluated(config: ml_collections.ConfigDict) -> str | No
 
 
 # Rules that read several keys, run in order once every key is in range.
-RULES = (*models.config_rules(), _path_length_batch_divides, _synthetic_data_not_evaluated)
+def _schedules_have_a_length(config: ml_collections.ConfigDict) -> str | None:
+  schedule = config.schedule
+  moved = [name for name, unmoved in (("learning_rate_end", 1.0), ("gamma_end", 1.0),
+                                      ("beta2_end", 0.0), ("ema_from_zero", False),
+                                      ("augment_from_zero", False))
+           if schedule[name] != unmoved]
+  if schedule.images > 0 or not moved:
+    return None
+  return (f"schedule.{moved[0]}={schedule[moved[0]]!r} moves a value over schedule.images, "
+          "which is 0; set schedule.images to the training images the schedule spans (e.g. "
+          "total_steps x batch_size).")
+
+
+def _augment_schedule_without_ada(config: ml_collections.ConfigDict) -> str | None:
+  if not config.schedule.augment_from_zero or (
+      config.augment.policy and not config.augment.ada_target):
+    return None
+  return ("schedule.augment_from_zero needs an augment.policy with a fixed probability "
+          f"(augment.policy={config.augment.policy!r}, augment.ada_target="
+          f"{config.augment.ada_target}); set a policy and ada_target=0, or turn the schedule "
+          "off.")
+
+
+RULES = (*models.config_rules(), _path_length_batch_divides, _synthetic_data_not_evaluated,
+         _schedules_have_a_length, _augment_schedule_without_ada)
 
 
 def defaults() -> ml_collections.ConfigDict:

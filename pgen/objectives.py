@@ -27,7 +27,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from pgen import augment, pixels, regularizers
+from pgen import augment, pixels, regularizers, schedules
 from pgen.state import GANState
 from pgen.step_spec import LazyPhases, StepOptions, StepSpec
 
@@ -46,8 +46,9 @@ class DInputs:
 
 
 def ema_beta(step, opts: StepOptions):
-  """Per-step EMA decay for a half-life in images (StyleGAN2's ema_kimg, with ramp-up)."""
-  half_life = jnp.asarray(opts.ema_half_life_images, jnp.float32)
+  """Per-step EMA decay for a half-life in images (StyleGAN2's ema_kimg, with ramp-up; or
+  R3GAN's, growing from 0 along the schedule)."""
+  half_life = opts.ema_half_life_images * opts.schedule.ema_scale(step)
   if opts.ema_rampup > 0:
     images_seen = (step + 1).astype(jnp.float32) * opts.batch_size
     half_life = jnp.minimum(half_life, images_seen * opts.ema_rampup)
@@ -134,8 +135,9 @@ def r2_penalty_at(d_params, d_batch_stats, fake, inputs: DInputs, probability,
 
 
 def gradient_penalty_terms(d_params, d_batch_stats, fake, inputs: DInputs, probability,
-                           spec: StepSpec) -> tuple[jax.Array, dict]:
-  """(the weighted sum of R1 and R2, whichever are on, {"r1_penalty", "r2_penalty"})."""
+                           gamma_scale, spec: StepSpec) -> tuple[jax.Array, dict]:
+  """(the weighted sum of R1 and R2, whichever are on, {"r1_penalty", "r2_penalty"});
+  `gamma_scale`: the schedule's factor of both gammas."""
   opts = spec.options
   terms, loss = {}, jnp.zeros((), jnp.float32)
   if opts.r1_weight > 0:
@@ -145,7 +147,7 @@ def gradient_penalty_terms(d_params, d_batch_stats, fake, inputs: DInputs, proba
     terms["r2_penalty"] = r2_penalty_at(d_params, d_batch_stats, fake, inputs, probability,
                                         spec)
     loss += lazy_loss_weight(opts.r2_weight, opts) * terms["r2_penalty"]
-  return loss, terms
+  return gamma_scale * loss, terms
 
 
 def lazy_loss_weight(gamma: float, opts: StepOptions) -> float:
@@ -153,8 +155,8 @@ def lazy_loss_weight(gamma: float, opts: StepOptions) -> float:
   return 0.5 * gamma * opts.r1_every
 
 
-def discriminator_objective(d_params, d_batch_stats, fake, inputs: DInputs, probability, *,
-                            spec: StepSpec, phases: LazyPhases):
+def discriminator_objective(d_params, d_batch_stats, fake, inputs: DInputs, probability,
+                            gamma_scale, *, spec: StepSpec, phases: LazyPhases):
   """(D's loss, (logits_real, logits_fake, batch stats, loss terms)) for one update."""
   opts = spec.options
   real_augmented = _augmented(inputs.real, inputs.real_aug_key, probability, opts)
@@ -174,7 +176,7 @@ def discriminator_objective(d_params, d_batch_stats, fake, inputs: DInputs, prob
   if phases.r1 and not opts.separate_regularization:
     # Lazy R1 and R2 (StyleGAN2): every r1_every steps, with the weights scaled to match.
     penalties, penalty_terms = gradient_penalty_terms(d_params, d_batch_stats, fake, inputs,
-                                                      probability, spec)
+                                                      probability, gamma_scale, spec)
     terms.update(penalty_terms)
     loss += penalties
   if opts.gp_weight > 0:
@@ -195,7 +197,7 @@ def d_update(state: GANState, fake, inputs: DInputs, j: int, *, spec: StepSpec,
   objective = functools.partial(discriminator_objective, spec=spec, phases=phases)
   (d_loss, (logits_real, logits_fake, d_batch_stats, terms)), d_grads = jax.value_and_grad(
       objective, has_aux=True)(state.d_params, state.d_batch_stats, fake, inputs,
-                               state.augment.probability)
+                               state.augment.probability, opts.schedule.gamma_scale(state.step))
   d_params, d_opt_state = _apply_optimizer(spec.setup.d_tx, state.d_params, state.d_opt_state,
                                            d_grads)
   augment_state = state.augment
@@ -216,7 +218,8 @@ def gradient_penalty_update(state: GANState, fake, inputs: DInputs, *, spec: Ste
   phase); returns (state, the penalties)."""
   def objective(d_params):
     return gradient_penalty_terms(d_params, state.d_batch_stats, fake, inputs,
-                                  state.augment.probability, spec)
+                                  state.augment.probability,
+                                  spec.options.schedule.gamma_scale(state.step), spec)
 
   (_, terms), grads = jax.value_and_grad(objective, has_aux=True)(state.d_params)
   d_params, d_opt_state = _apply_optimizer(spec.setup.d_tx, state.d_params, state.d_opt_state,
@@ -344,10 +347,20 @@ def _d_updates(state: GANState, rng, batch, *, spec: StepSpec, phases: LazyPhase
   return state, inputs, fake, pullback, metrics
 
 
+def _scheduled(state: GANState, opts: StepOptions) -> GANState:
+  """`state` with the optimizers' and augmentation's values of its step's schedule."""
+  state = schedules.with_scheduled_optimizers(state, opts.schedule, state.step)
+  if opts.schedule.augment_from_zero:
+    probability = opts.schedule.augment_probability_at(state.step)
+    state = state.replace(augment=state.augment.replace(probability=probability))
+  return state
+
+
 def train_step(state: GANState, batch, phases: LazyPhases = LazyPhases(), *, spec: StepSpec):
   """One step: D's updates, G's, the lazy regularizers' own steps when separate, the EMA."""
   opts = spec.options
   rng = jax.random.fold_in(state.rng, state.step)
+  state = _scheduled(state, opts)
   state, inputs, fake, pullback, d_metrics = _d_updates(state, rng, batch, spec=spec,
                                                         phases=phases)
   separate = opts.separate_regularization

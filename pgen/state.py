@@ -20,7 +20,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
-from pgen import losses, sharding
+from pgen import losses, schedules, sharding
 from pgen.augment import AugmentState
 from pgen.models import build_models
 
@@ -57,12 +57,14 @@ def lazy_regularization_ratios(config: ml_collections.ConfigDict) -> tuple[float
 
 def make_optimizers(config: ml_collections.ConfigDict):
   """Adam for G and D with their own learning rates and betas (TTUR), corrected for
-  separate lazy-regularization steps."""
+  separate lazy-regularization steps; holding them in their states when a schedule moves
+  them (pgen/schedules.py)."""
   optim = config.optim
   g_ratio, d_ratio = lazy_regularization_ratios(config)
+  scheduled = schedules.moves_optimizers(config.schedule)
 
   def adam(learning_rate, betas, c):
-    return optax.adam(learning_rate * c, b1=betas[0] ** c, b2=betas[1] ** c)
+    return schedules.adam(learning_rate * c, betas[0] ** c, betas[1] ** c, scheduled)
 
   return (adam(optim.g_learning_rate, optim.g_betas, g_ratio),
           adam(optim.d_learning_rate, optim.d_betas, d_ratio))

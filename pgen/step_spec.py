@@ -14,9 +14,9 @@ from typing import Any
 
 import ml_collections
 
-from pgen import augment, losses, sharding
+from pgen import augment, data, losses, schedules, sharding
 from pgen.errors import ConfigError
-from pgen.state import Setup
+from pgen.state import Setup, lazy_regularization_ratios
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +44,7 @@ class StepOptions:
   hflip: bool
   ema_half_life_images: float
   ema_rampup: float  # > 0: half-life at most rampup * images seen (early samples track G).
+  schedule: schedules.Schedule  # What moves over training (config.schedule).
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict, num_classes: int):
@@ -71,7 +72,9 @@ class StepOptions:
         ada_images=config.augment.ada_kimg * 1000.0,
         hflip=config.augment.hflip,
         ema_half_life_images=config.ema.half_life_images,
-        ema_rampup=config.ema.rampup)
+        ema_rampup=config.ema.rampup,
+        schedule=schedules.Schedule.from_config(config, lazy_regularization_ratios(config),
+                                                data.images_per_step(config)))
 
   @property
   def gradient_penalties(self) -> bool:

@@ -25,7 +25,7 @@ LAYERS = {
         "pgen.evaluation.extractors", "pgen.evaluation.memorization"],
     "state, models, data, feature networks": [
         "pgen.state", "pgen.models", "pgen.augment", "pgen.ada_pipeline", "pgen.losses",
-        "pgen.regularizers",
+        "pgen.regularizers", "pgen.schedules",
         "pgen.data", "pgen.data.sources", "pgen.data.pipeline", "pgen.data.folder",
         "pgen.data.scan", "pgen.data.dedup", "pgen.data.tfds_writer", "pgen.data.synthetic",
         "pgen.evaluation.classifier", "pgen.evaluation.inception", "pgen.evaluation.metrics",

@@ -49,8 +49,22 @@ def test_smoke_run_writes_checkpoints_events_samples_and_generate_reads_them(
   assert npz["images"].std() > 0
 
 
-def test_stop_and_resume_equals_straight_through(smoke_config, tmp_path):
+def _with_r3gan_objective_and_schedules(config):
+  """The relativistic loss with R1 and R2 every step, and every schedule moving: the
+  optimizers hold their learning rate and beta2 in their state."""
+  config.loss.name = "relativistic_pairing"
+  config.loss.r1_weight = config.loss.r2_weight = 0.1
+  config.loss.r1_every = 1
+  config.augment.policy = "translation"
+  config.schedule.update(images=100, learning_rate_end=0.25, gamma_end=0.1, beta2_end=0.99,
+                         ema_from_zero=True, augment_from_zero=True)
+
+
+@pytest.mark.parametrize("objective", ["default", "r3gan_schedules"])
+def test_stop_and_resume_equals_straight_through(smoke_config, tmp_path, objective):
   smoke_config.data.split = "train[:40]"  # Two batches per epoch: resume crosses epochs.
+  if objective == "r3gan_schedules":
+    _with_r3gan_objective_and_schedules(smoke_config)
   straight = train_and_evaluate(smoke_config, str(tmp_path / "straight"))
 
   resumed_dir = str(tmp_path / "resumed")
