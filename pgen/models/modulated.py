@@ -111,12 +111,16 @@ def _depth_to_space_phases(x):
   return x.reshape(b, 2 * h, 2 * w, c // 4)
 
 
-def transposed_conv_2x(x, kernel, *, groups: int = 1):
-  """Zeros inserted after every pixel, then a 'SAME' convolution with the 3x3 `kernel`
-  (StyleGAN2's stride-2 transposed convolution): (B, H, W, I) -> (B, 2H, 2W, O)."""
-  x = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))
-  return _depth_to_space_phases(_conv(x, _subpixel_kernel(kernel), groups=groups,
-                                      padding="VALID"))
+def transposed_conv_2x(x, kernel, *, groups: int = 1, full: bool = False):
+  """Zeros inserted after every pixel, then a 'SAME' convolution with the 3x3 `kernel`:
+  (B, H, W, I) -> (B, 2H, 2W, O). `full`: the whole stride-2 transposed convolution
+  (StyleGAN2's, unpadded), (B, 2H+1, 2W+1, O): the same outputs plus the one before the
+  first pixel, where the kernel's last tap meets x[0]."""
+  before = 1 if full else 0
+  x = jnp.pad(x, ((0, 0), (before, 1), (before, 1), (0, 0)))
+  y = _depth_to_space_phases(_conv(x, _subpixel_kernel(kernel), groups=groups,
+                                   padding="VALID"))
+  return y[:, 1:, 1:] if full else y  # With `full`, row and column 0 are x's zero padding.
 
 
 def resampling_conv(x, kernel, *, up: bool = False, down: bool = False, groups: int = 1):
@@ -127,7 +131,10 @@ def resampling_conv(x, kernel, *, up: bool = False, down: bool = False, groups: 
   if up:
     if k != 3:
       raise ValueError(f"Upsampling convolutions take 3x3 kernels, not {k}x{k}.")
-    return resample.blur(transposed_conv_2x(x, kernel, groups=groups), (2, 1, 2, 1), gain=4.0)
+    # As StyleGAN2's conv2d_resample: the full transposed convolution (2H+1), then the
+    # filter padded by 1 on each side, so both borders keep all their terms.
+    return resample.blur(transposed_conv_2x(x, kernel, groups=groups, full=True),
+                         (1, 1, 1, 1), gain=4.0)
   if down:
     if k == 1:
       return _conv(resample.downsample_2x(x), kernel, groups=groups)
@@ -167,7 +174,7 @@ def modulated_conv(x, kernel, styles, *, demodulate: bool = True, fused: bool = 
 
 class EqualizedConv(nn.Module):
   """A square convolution with equalized learning rate and optional FIR down-sampling
-  (the discriminator's layers)."""
+  (the discriminator's layers); the output times `gain`, clamped to +-conv_clamp * gain."""
   features: int
   kernel_size: int
   kit: layers.LayerKit
@@ -186,8 +193,9 @@ class EqualizedConv(nn.Module):
     x = resampling_conv(x.astype(self.kit.dtype), kernel / np.sqrt(fan_in), down=self.down)
     bias = (self.param("bias", nn.initializers.zeros, (self.features,), self.kit.param_dtype)
             if self.use_bias else jnp.zeros((self.features,), jnp.float32))
+    # The clamp scales with the gain, as StyleGAN2-ADA's (conv_clamp * gain).
     return bias_act(x, bias, self.kit, activate=self.activate, gain=self.gain,
-                    clamp=self.conv_clamp)
+                    clamp=self.conv_clamp * self.gain)
 
 
 def _constant_noise(shape, module: nn.Module):

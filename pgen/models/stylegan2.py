@@ -57,8 +57,8 @@ CONFIG_KEYS = (
     Key("model.channel_max", 512, "Cap on a block's channels (see channel_base).",
         at_least(1)),
     Key("model.conv_clamp", 0.0,
-        "Every convolution's output clamped to +-conv_clamp (StyleGAN2-ADA: 256, for reduced "
-        "precision); 0 = off.", at_least(0.0)),
+        "Every convolution's output clamped to +-conv_clamp times its gain, D's skips not "
+        "(StyleGAN2-ADA: 256, for reduced precision); 0 = off.", at_least(0.0)),
     Key("model.style_mixing_probability", 0.9,
         "Chance that a training batch takes the styles of a second z from a random layer on.",
         between(0.0, 1.0)),
@@ -249,7 +249,7 @@ class Generator(nn.Module):
 
 class DiscriminatorBlock(nn.Module):
   """3x3 conv -> 3x3 conv with FIR downsampling, plus a downsampled 1x1 skip; the two
-  summed with gain sqrt(1/2) each."""
+  summed with gain sqrt(1/2) each (the clamp, as StyleGAN2-ADA's, only on the convs)."""
   features: int
   kit: layers.LayerKit
   conv_clamp: float = 0.0
@@ -257,8 +257,8 @@ class DiscriminatorBlock(nn.Module):
   @nn.compact
   def __call__(self, x):
     conv = dict(kit=self.kit, conv_clamp=self.conv_clamp)
-    skip = EqualizedConv(self.features, 1, down=True, use_bias=False, activate=False,
-                         gain=SKIP_GAIN, name="skip", **conv)(x)
+    skip = EqualizedConv(self.features, 1, self.kit, down=True, use_bias=False,
+                         activate=False, gain=SKIP_GAIN, name="skip")(x)  # Never clamped.
     x = EqualizedConv(x.shape[-1], 3, name="conv0", **conv)(x)
     x = EqualizedConv(self.features, 3, down=True, gain=SKIP_GAIN, name="conv1", **conv)(x)
     return skip + x
