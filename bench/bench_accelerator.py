@@ -10,14 +10,17 @@ Batches come from `data.name="synthetic"` (made on the device: the step alone, n
 pipeline). Each entry compiles ahead of time every program of its lazy-regularization
 cycle (XLA's cost and memory analyses give FLOPs and memory, averaged over the cycle),
 runs `--warmup` steps, then times `--steps` (StyleGAN2's cycle is 16 steps: R1 every 16,
-path length every 4). MFU is pgen.performance's: the
-step's FLOPs per second over the device's dense peak for the dtype. Needs jax, flax, optax,
-numpy and ml_collections only (no TensorFlow, TFDS or CLU). Entries run cheapest first and
-stop when `--budget_s` is spent, so a lease of the accelerator is never overrun; the
-table says which were left out. Writes <out>/<device>.json and .md and prints the table.
+path length every 4). MFU is pgen.performance's: the step's FLOPs per second over the
+device's dense peak for the dtype. An entry's config module (configs/<name>.py) is imported
+when the entry runs, so `--only` needs only the modules of the entries it names. Needs jax,
+flax, optax, numpy and ml_collections only (no TensorFlow, TFDS or CLU). Entries run
+cheapest first and stop when `--budget_s` is spent, so a lease of the accelerator is never
+overrun; the table says which were left out. Writes <out>/<device>.json and .md and prints
+the table.
 """
 
 import argparse
+import importlib
 import json
 import os
 import re
@@ -28,30 +31,31 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
-from configs import (catalog_resnet64, catalog_stylegan2, fashion_mnist_dcgan,  # noqa: E402
-                     fashion_mnist_stylegan2, stanford_online_products_dcgan,
-                     stanford_online_products_stylegan2)
 from pgen import config as config_lib, data, performance, sharding  # noqa: E402
 from pgen.compiled_step import compile_train_step  # noqa: E402
 from pgen.data import synthetic  # noqa: E402
 from pgen.state import build  # noqa: E402
 
-# name: (config module, resolution, channels, per-device batch sizes)
+# name: (config module under configs/, resolution, channels, per-device batch sizes)
 FAMILIES = {
-    "dcgan32": (fashion_mnist_dcgan, 32, 1, (64, 256, 1024)),
-    "dcgan64": (stanford_online_products_dcgan, 64, 3, (64, 256, 512)),
-    "resnet64": (catalog_resnet64, 64, 3, (32, 128, 256)),
-    "resnet128": (catalog_resnet64, 128, 3, (16, 64, 128)),
-    "stylegan2_32": (fashion_mnist_stylegan2, 32, 1, (32, 128, 512)),
-    "stylegan2_128": (stanford_online_products_stylegan2, 128, 3, (16, 32, 64)),
-    "stylegan2_256": (catalog_stylegan2, 256, 3, (8, 16, 32)),
+    "dcgan32": ("fashion_mnist_dcgan", 32, 1, (64, 256, 1024)),
+    "dcgan64": ("stanford_online_products_dcgan", 64, 3, (64, 256, 512)),
+    "resnet64": ("catalog_resnet64", 64, 3, (32, 128, 256)),
+    "resnet128": ("catalog_resnet64", 128, 3, (16, 64, 128)),
+    "r3gan32": ("fashion_mnist_r3gan", 32, 1, (32, 128, 512)),
+    "r3gan64": ("catalog_r3gan", 64, 3, (32, 128, 256)),
+    "r3gan128": ("catalog_r3gan", 128, 3, (16, 64, 128)),
+    "stylegan2_32": ("fashion_mnist_stylegan2", 32, 1, (32, 128, 512)),
+    "stylegan2_128": ("stanford_online_products_stylegan2", 128, 3, (16, 32, 64)),
+    "stylegan2_256": ("catalog_stylegan2", 256, 3, (8, 16, 32)),
 }
-TINY = {"dcgan32": (fashion_mnist_dcgan, 32, 1, (8,)),
-        "resnet32": (catalog_resnet64, 32, 3, (8,)),
-        "stylegan2_32": (fashion_mnist_stylegan2, 32, 1, (8,))}
+TINY = {"dcgan32": ("fashion_mnist_dcgan", 32, 1, (8,)),
+        "resnet32": ("catalog_resnet64", 32, 3, (8,)),
+        "stylegan2_32": ("fashion_mnist_stylegan2", 32, 1, (8,))}
 
 
-def bench_config(module, resolution, channels, batch_size, dtype, tiny):
+def bench_config(module_name, resolution, channels, batch_size, dtype, tiny):
+  module = importlib.import_module(f"configs.{module_name}")
   config = module.get_config("smoke" if tiny else "")
   config.data.name = data.SYNTHETIC
   config.data.resolution = resolution
@@ -139,8 +143,8 @@ def main():
     if time.perf_counter() - start > args.budget_s:
       skipped.append(f"{name}/{dtype}/{per_device}")
       continue
-    module, resolution, channels, _ = families[name]
-    config = bench_config(module, resolution, channels, per_device * jax.device_count(), dtype,
+    module_name, resolution, channels, _ = families[name]
+    config = bench_config(module_name, resolution, channels, per_device * jax.device_count(), dtype,
                           args.tiny)
     try:
       measured = run_entry(config, steps, warmup, args.profile)

@@ -80,6 +80,12 @@ RECIPES = {
                                     what="the conditional config with a projection D",
                                     minutes=(5, 10, 15, 20)),
     "stylegan2": Recipe("configs/fashion_mnist_stylegan2.py", what="shipped", minutes=LONG),
+    "r3gan": Recipe("configs/fashion_mnist_r3gan.py", what="shipped: R3GAN's recipe, narrowed"),
+    "r3gan_default_optim": Recipe("configs/fashion_mnist_r3gan.py", {
+        "optim.g_learning_rate": 5e-4, "optim.d_learning_rate": 5e-4,
+        "optim.g_betas": [0.5, 0.99], "optim.d_betas": [0.5, 0.99],
+        "schedule.learning_rate_end": 1.0, "schedule.beta2_end": 0.0},
+        what="r3gan with the default job's Adam settings, constant"),
     "dcgan_r1": Recipe(DCGAN, {"loss.r1_weight": 0.1, "model.minibatch_std": 4},
                        what="lazy R1 (gamma 0.1, every 16) and minibatch stddev"),
     "dcgan_fast": Recipe(DCGAN, {"optim.g_learning_rate": 5e-4, "optim.d_learning_rate": 5e-4,

@@ -41,7 +41,8 @@ def test_every_shipped_config_resolves_and_is_locked():
 
 
 @pytest.mark.parametrize("flat, message", [
-    ({"model.name": "vae"}, r"model.name='vae' is unknown; choose one of \('dcgan', 'resnet', 'stylegan2'\)"),
+    ({"model.name": "vae"},
+     r"model.name='vae' is unknown; choose one of \('dcgan', 'resnet', 'stylegan2', 'r3gan'\)"),
     ({"model.conditioning": "concat"}, r"model.conditioning='concat' is unknown; choose one of"),
     ({"model.d_spectral_norm": 1}, r"model.d_spectral_norm=1 must be True or False"),
     ({"model.minibatch_std": -1}, r"model.minibatch_std=-1 must be an integer >= 0"),
@@ -80,12 +81,13 @@ REFUSED = {
     "data.resolution": (48,), "data.resize": "fit", "data.resize_filter": "cubic",
     "data.pad_value": -1, "data.shuffle_buffer": 0, "data.cache": "disk",
     "data.cache_max_mb": -1, "loss.name": "relativistic", "loss.r1_weight": -1.0,
-    "loss.r1_every": 0, "loss.gp_weight": -1.0, "loss.acgan_weight": -1.0,
+    "loss.r1_every": 0, "loss.r2_weight": -0.5, "loss.gp_weight": -1.0, "loss.acgan_weight": -1.0,
     "optim.g_learning_rate": -1e-4, "optim.d_learning_rate": -1e-4,
     "optim.g_betas": (0.5, 1.0), "optim.d_betas": (0.5, 0.9, 0.1), "optim.d_steps": 0,
     "augment.policy": ("blur",), "augment.probability": 1.5, "augment.ada_target": -0.1,
     "augment.ada_interval": 0, "augment.ada_kimg": 0, "ema.half_life_images": -1,
-    "ema.rampup": -0.1, "eval.every_steps": -1, "eval.num_samples": 1,
+    "ema.rampup": -0.1, "schedule.images": -1, "schedule.learning_rate_end": 0.0,
+    "schedule.gamma_end": 1.5, "schedule.beta2_end": 1.2, "eval.every_steps": -1, "eval.num_samples": 1,
     "eval.num_reference": 1, "eval.feature_extractor": "clip", "log_every_steps": 0,
     "sample_every_steps": 0, "checkpoint_every_steps": 0, "keep_checkpoints": 0,
     "num_sample_images": 0, "profile_steps": -1, "peak_tflops": 0.0,
@@ -101,7 +103,8 @@ REFUSED = {
     "model.g_width": 0, "model.d_width": 0, "model.max_width": 0,
     "model.conditioning": "concat", "model.minibatch_std": -1,
     "model.attention_resolution": -1, "model.upsample": "bilinear",
-    "model.downsample": "avgpool",
+    "model.downsample": "avgpool", "model.expansion": 0, "model.cardinality": 0,
+    "model.blocks_per_stage": 0,
 }
 
 

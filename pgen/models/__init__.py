@@ -1,5 +1,5 @@
 """GAN families by name: `model.name` is a module of this package (dcgan, resnet,
-stylegan2) with `CONFIG_KEYS`, `CONFIG_RULES`, `build` and `GENERATION_OPTIONS`.
+stylegan2, r3gan) with `CONFIG_KEYS`, `CONFIG_RULES`, `build` and `GENERATION_OPTIONS`.
 
     config_keys(), config_rules()    # every model key and rule, for pgen.config.resolve
     generation_options("stylegan2")  # ("truncation", "noise_mode"): what generate may set
@@ -25,13 +25,13 @@ from pgen.data import options as data_options
 from pgen.errors import ConfigError
 from pgen.models import layers
 
-FAMILIES = ("dcgan", "resnet", "stylegan2")
+FAMILIES = ("dcgan", "resnet", "stylegan2", "r3gan")
 CONDITIONINGS = layers.CONDITIONINGS
 
 SHARED_KEYS = (
     Key("model.name", "dcgan",
-        "A family of pgen/models/: \"dcgan\", \"resnet\" (slower, stronger) or \"stylegan2\".",
-        one_of(FAMILIES)),
+        "A family of pgen/models/: \"dcgan\", \"resnet\" (slower, stronger), \"stylegan2\" "
+        "or \"r3gan\" (R3GAN: residual networks without normalization).", one_of(FAMILIES)),
     Key("model.latent_dim", 100, "Length of z, the generator's input noise.",
         at_least(1, "an integer")),
     Key("model.g_width", 64,
@@ -39,10 +39,13 @@ SHARED_KEYS = (
         at_least(1, "an integer")),
     Key("model.d_width", 64, "Channels of the first discriminator block; doubled per block.",
         at_least(1, "an integer")),
+    Key("model.max_width", 512,
+        "Cap on the doubled widths of resnet and r3gan (BigGAN-style at 128px); the other "
+        "families ignore it.", at_least(1, "an integer")),
     Key("model.conditioning", "none",
         "Class conditioning: \"none\", \"projection\" (projection D, the SNGAN/BigGAN choice) "
-        "or \"acgan\" (an auxiliary classifier head in D); both give G conditional BatchNorm.",
-        one_of(CONDITIONINGS)),
+        "or \"acgan\" (an auxiliary classifier head in D); both give G conditional BatchNorm "
+        "(r3gan: a label embedding joined to z).", one_of(CONDITIONINGS)),
     Key("model.d_spectral_norm", False,
         "Spectral norm in D: the usual pairing with the hinge loss."),
     Key("model.g_spectral_norm", False, "Spectral norm in G too, as BigGAN does."),

@@ -27,10 +27,8 @@ from pgen.models import layers
 _init = nn.initializers.xavier_uniform()  # SNGAN's initialization.
 GENERATION_OPTIONS = ()  # What `generate` may set beyond z and labels: nothing.
 
-# The keys only this family reads.
+# The keys only this family reads (model.max_width, which r3gan reads too, is shared).
 CONFIG_KEYS = (
-    Key("model.max_width", 512, "Cap on the doubled widths (BigGAN-style at 128px).",
-        at_least(1, "an integer")),
     Key("model.attention_resolution", 0,
         "Feature-map height where G and D get SAGAN self-attention; 0 = none.",
         at_least(0, "an integer")),
