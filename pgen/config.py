@@ -237,7 +237,8 @@ _PERIODIC_KEYS = (
 
 # Every key, by its dotted name.
 KEYS = by_name((*_RUN_KEYS, *_DATA_KEYS, *models.config_keys(), *_OBJECTIVE_KEYS,
-                *_AUGMENT_AND_EMA_KEYS, *_SCHEDULE_KEYS, *_EVAL_KEYS, *_TRAIN_KEYS, *_PERIODIC_KEYS))
+                *_AUGMENT_AND_EMA_KEYS, *_SCHEDULE_KEYS, *_EVAL_KEYS, *_TRAIN_KEYS,
+                *_PERIODIC_KEYS))
 
 
 def _path_length_batch_divides(config: ml_collections.ConfigDict) -> str | None:

@@ -11,14 +11,14 @@
 | wasserstein | f - r (needs a Lipschitz D: gradient penalty or spectral norm) | -f |
 | least_squares | (r - 1)^2 / 2 + f^2 / 2 | (f - 1)^2 / 2 |
 | relativistic_pairing | softplus(f_i - r_i) | softplus(r_i - f_i) |
-| relativistic_average | softplus(mean f - r) + softplus(f - mean r) | softplus(mean r - f) + softplus(r - mean f) |
+| relativistic_average | sp(mean f - r) + sp(f - mean r) | sp(mean r - f) + sp(r - mean f) |
 
 (r, f: logits of real and fake images, each term a batch mean; r_i, f_i: the i-th real
-and fake of the batch, paired.) The relativistic losses judge a fake against reals: RpGAN
-(Jolicoeur-Martineau 2019; with R1 and R2 the well-posed loss of R3GAN, Huang et al. 2024)
-pairs each fake with a real, RaGAN (Jolicoeur-Martineau 2018) with the batch's mean. Their
-generator loss needs D's logits of reals too: the train step computes them only for the
-names in RELATIVISTIC.
+and fake of the batch, paired; sp: softplus.) The relativistic losses judge a fake against
+reals: RpGAN (Jolicoeur-Martineau 2019; with R1 and R2 the well-posed loss of R3GAN, Huang
+et al. 2024) pairs each fake with a real, RaGAN (Jolicoeur-Martineau 2018) with the
+batch's mean. Their generator loss needs D's logits of reals too: the train step computes
+them only for the names in RELATIVISTIC.
 """
 
 import jax

@@ -8,8 +8,8 @@
 optimizers and losses, the config's choices and the batch sharding. A step is
 `optim.d_steps` discriminator updates (`d_update`), one generator update (`g_update`), then
 `ema_update`; with loss.lazy_regularization="separate" the lazy regularizers take steps of
-their own (`gradient_penalty_update`, `path_length_update`) in StyleGAN2's order: D, D's
-regularizer, G, G's regularizer. Every random draw (latents, augmentation, the generator's noise and style
+their own (`gradient_penalty_update`, `path_length_update`): D, D's regularizer, G, G's
+regularizer. Every random draw (latents, augmentation, the generator's noise and style
 mixing) comes from fold_in(rng, step). Which lazy regularizers a step runs (`LazyPhases`)
 is a static argument; pgen/compiled_step.py compiles a program per combination and picks
 it by step on the host.
