@@ -42,6 +42,16 @@ def _fake(spec, state, inputs):
                              inputs.g_key)[0]
 
 
+def _generator_forward(spec, state, inputs):
+  """(G's forward as a function of its parameters, its fakes, their pullback)."""
+  def forward(g_params):
+    return objectives.generate(spec, g_params, state.g_batch_stats, inputs.z, None,
+                               inputs.g_key)
+
+  fake, pullback, _ = jax.vjp(forward, state.g_params, has_aux=True)
+  return forward, fake, pullback
+
+
 def _d_logits(spec, d_params, state, images):
   return objectives.d_outputs(spec, d_params, state.d_batch_stats, images, None)[0]
 
@@ -76,12 +86,7 @@ def test_d_update_takes_one_optimizer_step_on_the_discriminator_loss(spec_and_st
 def test_g_update_pulls_the_loss_at_the_fakes_back_to_the_generator(spec_and_state):
   spec, state = spec_and_state
   inputs = _inputs(spec, seed=2)
-
-  def forward(g_params):
-    return objectives.generate(spec, g_params, state.g_batch_stats, inputs.z, None,
-                               inputs.g_key)
-
-  fake, pullback, _ = jax.vjp(forward, state.g_params, has_aux=True)
+  forward, fake, pullback = _generator_forward(spec, state, inputs)
   new, metrics = objectives.g_update(state, fake, pullback, inputs, jax.random.PRNGKey(3),
                                      spec=spec, phases=LazyPhases())
 
@@ -131,12 +136,7 @@ def test_a_relativistic_g_update_compares_its_fakes_with_the_reals(spec_and_stat
   base, state = spec_and_state
   spec = _with_loss(base, "relativistic_pairing")
   inputs = _inputs(spec, seed=4)
-
-  def forward(g_params):
-    return objectives.generate(spec, g_params, state.g_batch_stats, inputs.z, None,
-                               inputs.g_key)
-
-  fake, pullback, _ = jax.vjp(forward, state.g_params, has_aux=True)
+  forward, fake, pullback = _generator_forward(spec, state, inputs)
   _, metrics = objectives.g_update(state, fake, pullback, inputs, jax.random.PRNGKey(5),
                                    spec=spec, phases=LazyPhases())
   logits_real = _d_logits(spec, state.d_params, state, inputs.real)

@@ -10,8 +10,6 @@ import os
 import struct
 import subprocess
 import sys
-import tempfile
-import time
 import zlib
 
 import numpy as np
@@ -93,36 +91,34 @@ def _unprivileged(command: list) -> list:
   return ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", *command]
 
 
-def _run_measuring_peak(command: list, timeout_s: float):
-  """Runs `command`; returns (returncode, stdout, stderr, its peak resident MiB).
+# Runs its arguments as a command and prints the command's peak resident memory. A child's
+# ru_maxrss includes the peak of the process it was forked from (Linux records the old
+# memory's high-water mark at exec), so the command must be forked from this small process,
+# not from the test's worker, which holds gigabytes.
+_PEAK_WRAPPER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[1:])
+_, status, usage = os.wait4(child.pid, 0)
+sys.stderr.write(f"\\npeak_rss_kib={usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
 
-  The peak is this child's own (os.wait4), not RUSAGE_CHILDREN's maximum, which also takes in
-  any earlier test's process that Python's subprocess module reaps meanwhile."""
-  with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-    process = subprocess.Popen(command, cwd=ROOT, stdout=stdout, stderr=stderr, text=True,
-                               env={**os.environ, "JAX_PLATFORMS": "cpu"})
-    deadline = time.monotonic() + timeout_s
-    while True:
-      pid, status, usage = os.wait4(process.pid, os.WNOHANG)
-      if pid:
-        break
-      if time.monotonic() > deadline:
-        process.kill()
-        pid, status, usage = os.wait4(process.pid, 0)
-        raise AssertionError(f"{command} ran for more than {timeout_s} s")
-      time.sleep(0.05)
-    process.returncode = os.waitstatus_to_exitcode(status)
-    stdout.seek(0)
-    stderr.seek(0)
-    return process.returncode, stdout.read(), stderr.read(), usage.ru_maxrss / 1024
+
+def _run_measuring_peak(command: list, timeout_s: float):
+  """Runs `command`; returns (the CompletedProcess, its peak resident MiB)."""
+  result = subprocess.run([sys.executable, "-c", _PEAK_WRAPPER, *command], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout_s,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  stderr, _, peak = result.stderr.rpartition("\npeak_rss_kib=")
+  result.stderr = stderr
+  return result, int(peak) / 1024
 
 
 def _prepare(src, out, *extra):
   """prepare in a subprocess, unprivileged, its peak resident memory measured."""
-  returncode, stdout, stderr, peak_mib = _run_measuring_peak(
+  return _run_measuring_peak(
       _unprivileged([sys.executable, "-m", "pgen", "prepare", "--src", src, "--name", "hostile",
                      "--out", out, *extra]), timeout_s=600)
-  return subprocess.CompletedProcess([], returncode, stdout, stderr), peak_mib
 
 
 @pytest.fixture

@@ -72,6 +72,7 @@ def test_evaluate_command_prints_every_metric_and_is_repeatable(smoke_run_copy, 
   assert os.path.isfile(os.path.join(workdir, "memorization_00000006.png"))
 
 
+@pytest.mark.slow  # The best checkpoint: the next test; eval metrics: metrics.jsonl's test.
 def test_training_evaluates_and_keeps_the_best_checkpoint(smoke_config, tmp_path):
   from clu.metric_writers import summary_writer  # noqa: F401  (tensorboard event reading below)
   from tensorboard.backend.event_processing import event_accumulator

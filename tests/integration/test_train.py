@@ -60,7 +60,10 @@ def _with_r3gan_objective_and_schedules(config):
                          ema_from_zero=True, augment_from_zero=True)
 
 
-@pytest.mark.parametrize("objective", ["default", "r3gan_schedules"])
+# The default's exact resume is also checked bit for bit, in the fast suite, by
+# test_folder_resume.py and faults/test_kill_anywhere.py.
+@pytest.mark.parametrize("objective", [pytest.param("default", marks=pytest.mark.slow),
+                                       "r3gan_schedules"])
 def test_stop_and_resume_equals_straight_through(smoke_config, tmp_path, objective):
   smoke_config.data.split = "train[:40]"  # Two batches per epoch: resume crosses epochs.
   if objective == "r3gan_schedules":
@@ -98,7 +101,7 @@ def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint
   train_and_evaluate(smoke_config, workdir)
 
   monkeypatch.setitem(losses.LOSSES, "nonsaturating", (
-      losses.nonsaturating_d_loss, lambda logits: jnp.mean(logits) * jnp.nan))
+      losses.nonsaturating_d_loss, lambda logits, logits_real: jnp.mean(logits) * jnp.nan))
   smoke_config.total_steps = 6
   with pytest.raises(NonFiniteLossError, match="g_loss.* at step 4"):
     train_and_evaluate(smoke_config, workdir)
