@@ -118,8 +118,9 @@ def _tiny_config(**changes):
   return config_lib.resolve(config)
 
 
-@pytest.mark.parametrize("height, width, base", [(32, 32, (4, 4)), (64, 48, (8, 6)),
-                                                 (128, 96, (8, 6))])
+@pytest.mark.parametrize("height, width, base", [  # The fast suite keeps a non-square frame.
+    pytest.param(32, 32, (4, 4), marks=pytest.mark.slow), (64, 48, (8, 6)),
+    pytest.param(128, 96, (8, 6), marks=pytest.mark.slow)])
 def test_networks_make_and_score_non_square_frames_from_a_non_square_constant(height, width,
                                                                              base):
   config = _tiny_config(**{"model.conditioning": "projection"})
@@ -134,6 +135,7 @@ def test_networks_make_and_score_non_square_frames_from_a_non_square_constant(he
   assert logits.shape == (4,) and class_logits is None
 
 
+@pytest.mark.slow  # 30 s; the fast suite checks the penalty's running mean and its step.
 def test_path_length_penalty_gradient_matches_finite_differences():
   """In float64 on a tiny generator: d penalty / d params along a random direction. With the
   running mean held (decay 0): its update from the batch is not differentiated, as in
