@@ -30,7 +30,7 @@ class Schedule:
   beta2_end: float  # Adam's beta2 of both networks at the end; 0: optim.*_betas[1] stays.
   ema_from_zero: bool  # The EMA half-life grows from 0 to ema.half_life_images.
   augment_from_zero: bool  # The augmentation probability grows from 0 to its value.
-  learning_rates: tuple[float, float]  # (G's, D's) at the start, lazy-corrected.
+  learning_rates: tuple[float, float]  # (G's, D's) at the start, as configured.
   beta2s: tuple[float, float]  # (G's, D's) at the start.
   lazy_ratios: tuple[float, float]  # (G's, D's) c of separate lazy regularization.
   augment_probability: float
