@@ -31,11 +31,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.model.expansion = 2
   if variant == "smoke":
     config.data.resolution = (32, 32)
-    config.model.g_width = config.model.d_width = 8
-    config.model.max_width = 16
-    config.model.cardinality = 4
-    fashion_mnist_r3gan.use_r3gan_recipe(config, gamma=0.1, schedule_images=1_000,
-                                         ema_half_life_images=500)
+    fashion_mnist_r3gan.use_smoke_r3gan(config, gamma=0.1)
     return config
   if side not in SIZES:
     raise ValueError(f"Unknown config variant {variant!r}; choose 'smoke', 64, 128 or 256.")

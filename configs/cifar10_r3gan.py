@@ -21,11 +21,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.model.blocks_per_stage = 2
   config.model.expansion = 2
   if variant == "smoke":
-    config.model.g_width = config.model.d_width = 8
-    config.model.max_width = 16
-    config.model.cardinality = 4
-    fashion_mnist_r3gan.use_r3gan_recipe(config, gamma=0.05, schedule_images=1_000,
-                                         ema_half_life_images=500)
+    fashion_mnist_r3gan.use_smoke_r3gan(config, gamma=0.05)
     return config
   config.model.g_width = config.model.d_width = config.model.max_width = 768
   config.model.cardinality = 96

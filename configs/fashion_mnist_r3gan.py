@@ -40,6 +40,14 @@ def use_r3gan_recipe(config: ml_collections.ConfigDict, *, gamma: float, schedul
     config.schedule.augment_from_zero = True
 
 
+def use_smoke_r3gan(config: ml_collections.ConfigDict, *, gamma: float) -> None:
+  """The recipe on a network small enough that a run takes seconds (tests use it)."""
+  config.model.g_width = config.model.d_width = 8
+  config.model.max_width = 16
+  config.model.cardinality = 4
+  use_r3gan_recipe(config, gamma=gamma, schedule_images=1_000, ema_half_life_images=500)
+
+
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config = fashion_mnist_dcgan.base(variant)
   config.model.latent_dim = 64
