@@ -18,6 +18,7 @@ device or process layout.
 
 import contextlib
 import errno
+import hashlib
 import os
 import re
 import shutil
@@ -42,6 +43,21 @@ _STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.
 
 def checkpoint_dir(workdir: str) -> str:
   return os.path.join(os.path.abspath(workdir), "checkpoints")
+
+
+def checkpoint_sha256(workdir: str, step: int) -> str:
+  """SHA-256 over a checkpoint directory's files (relative paths and contents, in order)."""
+  root = os.path.join(checkpoint_dir(workdir), str(step))
+  digest = hashlib.sha256()
+  for folder, dirs, files in sorted(os.walk(root)):
+    dirs.sort()
+    for name in sorted(files):
+      path = os.path.join(folder, name)
+      digest.update(os.path.relpath(path, root).encode() + b"\0")
+      with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          digest.update(block)
+  return digest.hexdigest()
 
 
 def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None,

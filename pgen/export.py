@@ -15,7 +15,6 @@ writes, from the checkpoint's EMA generator alone (no optimizer state, no discri
 --export DIR` samples from the StableHLO without TensorFlow.
 """
 
-import hashlib
 import json
 import os
 import shutil
@@ -33,21 +32,6 @@ from pgen.errors import ArgumentError
 PLATFORMS = ("cpu", "cuda", "tpu")
 SAVED_MODEL = "saved_model"
 PARAMS = "params"
-
-
-def checkpoint_sha256(workdir: str, step: int) -> str:
-  """SHA-256 over a checkpoint directory's files (relative paths and contents, in order)."""
-  root = os.path.join(checkpointing.checkpoint_dir(workdir), str(step))
-  digest = hashlib.sha256()
-  for folder, dirs, files in sorted(os.walk(root)):
-    dirs.sort()
-    for name in sorted(files):
-      path = os.path.join(folder, name)
-      digest.update(os.path.relpath(path, root).encode() + b"\0")
-      with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-          digest.update(block)
-  return digest.hexdigest()
 
 
 def _write_stablehlo(render, latent_dim: int, path: str) -> None:
@@ -110,7 +94,7 @@ def export(workdir: str, out: str, *, step: int | None = None,
       "model": config.model.name, "platforms": list(PLATFORMS),
       "pgen_version": pgen.__version__, "jax_version": jax.__version__,
       "source_workdir": os.path.abspath(workdir), "source_step": step,
-      "source_checkpoint_sha256": checkpoint_sha256(workdir, step),
+      "source_checkpoint_sha256": checkpointing.checkpoint_sha256(workdir, step),
       "files": {name: _size(os.path.join(tmp, name))
                 for name in (PARAMS, generators.EXPORT_FUNCTION, SAVED_MODEL)}}
   with open(os.path.join(tmp, generators.EXPORT_INFO), "w") as f:

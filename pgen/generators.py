@@ -14,6 +14,7 @@ imports TensorFlow.
 """
 
 import dataclasses
+import hashlib
 import json
 import os
 from typing import Callable
@@ -91,6 +92,9 @@ class TrainedGenerator:
   # `cutoff` ws come from z_coarse and the rest from z_fine; None otherwise.
   mix_styles: Callable | None = None
   num_ws: int = 0  # StyleGAN2: how many ws its synthesis network takes.
+  # SHA-256 naming exactly this function: an export's serialized StableHLO, or a
+  # checkpoint's files with the render options (reviews record which generator they judged).
+  identity: str = ""
 
 
 def _run_files(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
@@ -180,11 +184,20 @@ def from_state(setup, state, *, config: ml_collections.ConfigDict, image_shape: 
       mix_styles=mix_styles, num_ws=num_ws)
 
 
+def checkpoint_identity(workdir: str, step: int, options: RenderOptions) -> str:
+  """The identity of a checkpoint's EMA generator rendered with `options`."""
+  digest = hashlib.sha256(checkpointing.checkpoint_sha256(workdir, step).encode())
+  digest.update(json.dumps(options.record(), sort_keys=True).encode())
+  return digest.hexdigest()
+
+
 def from_checkpoint(workdir: str, step: int | None = None,
                     options: RenderOptions = RenderOptions()) -> TrainedGenerator:
   config, info, setup, state = restore_run_state(workdir, step)
-  return from_state(setup, state, config=config, image_shape=info["image_shape"],
-                    class_names=info["class_names"], source=workdir, options=options)
+  generator = from_state(setup, state, config=config, image_shape=info["image_shape"],
+                         class_names=info["class_names"], source=workdir, options=options)
+  return dataclasses.replace(generator,
+                             identity=checkpoint_identity(workdir, generator.step, options))
 
 
 def from_export(directory: str, options: RenderOptions = RenderOptions()) -> TrainedGenerator:
@@ -199,7 +212,8 @@ def from_export(directory: str, options: RenderOptions = RenderOptions()) -> Tra
           f"function has built in; export the run again with {option}={asked}, or leave "
           f"{option} out.", argument=option)
   with open(os.path.join(directory, EXPORT_FUNCTION), "rb") as f:
-    exported = jax.export.deserialize(bytearray(f.read()))
+    serialized = f.read()
+  exported = jax.export.deserialize(bytearray(serialized))
 
   def render(z, labels):
     labels = np.zeros((len(z),), np.int32) if labels is None else labels
@@ -208,13 +222,18 @@ def from_export(directory: str, options: RenderOptions = RenderOptions()) -> Tra
   return TrainedGenerator(
       render=render, latent_dim=info["latent_dim"], image_shape=tuple(info["image_shape"]),
       class_names=tuple(info["class_names"]), conditional=info["conditional"],
-      step=info["source_step"], source=directory, options=baked)
+      step=info["source_step"], source=directory, options=baked,
+      identity=hashlib.sha256(serialized).hexdigest())
+
+
+def is_export(path: str) -> bool:
+  return os.path.isfile(os.path.join(path, EXPORT_INFO))
 
 
 def load(path: str, step: int | None = None,
          options: RenderOptions = RenderOptions()) -> TrainedGenerator:
   """An export directory (it holds export.json) or a training workdir."""
-  if os.path.isfile(os.path.join(path, EXPORT_INFO)):
+  if is_export(path):
     if step is not None:
       raise RunNotFoundError(f"{path} is an export of step {step}'s weights only; --step "
                              "applies to training workdirs.")
