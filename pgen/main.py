@@ -11,6 +11,10 @@ pgen/commands/; `python -m pgen <command> --help` lists that command's flags.
     python -m pgen sweep    --config C --sweep S --workdir runs/S [--parallel 2 | --slurm]
     python -m pgen compare  runs/S [--by KEY,KEY] [--metric fd] [--plot fd.png]
     python -m pgen reproduce runs/S/0003 [--steps N]
+    python -m pgen review   --export exports/fmnist --port 8800 [--reviewer anna] \
+                            [--condition label=Dress]
+    python -m pgen feedback fit --reviews exports/fmnist/reviews.sqlite \
+                            --out exports/fmnist/acceptance
 
 A mistake in the input (a config key, a dataset name, a workdir) is printed as one
 message that says what to change, with exit status 1; `--verbosity=1` adds the traceback
@@ -26,7 +30,8 @@ import traceback
 
 from absl import app, flags, logging
 
-COMMANDS = ("train", "generate", "evaluate", "prepare", "export", "reproduce", "compare", "sweep")
+COMMANDS = ("train", "generate", "evaluate", "prepare", "export", "reproduce", "compare", "sweep",
+            "review", "feedback")
 _HELP = ("--help", "-h", "--helpshort", "-?")
 
 

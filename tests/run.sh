@@ -6,7 +6,7 @@
 # are run by hand before a change lands.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash launch/install.sh
+bash launch/install.sh --with-browser
 if [ "${CI:-}" = "true" ] && [ $# -eq 0 ]; then
   set -- -m "not slow"
 fi
