@@ -180,6 +180,16 @@ _SCHEDULE_KEYS = (
         "ADA)."),
 )
 
+# Fine-tuning towards what reviewers accept (pgen/acceptance.py; README, "Reviewers in the
+# loop").
+_FEEDBACK_KEYS = (
+    Key("feedback.acceptance", None,
+        "An acceptance model (`python -m pgen feedback fit`'s --out): G's loss gains "
+        "-feedback.weight x the mean log P(accept) of its samples, the model frozen.", kind=str),
+    Key("feedback.weight", 0.0, "Weight of that reward term; > 0 needs feedback.acceptance.",
+        at_least(0.0)),
+)
+
 _EVAL_KEYS = (
     Key("eval.every_steps", 1000, "Metrics of EMA samples in TensorBoard; 0 turns them off.",
         at_least(0)),
@@ -237,7 +247,8 @@ _PERIODIC_KEYS = (
 
 # Every key, by its dotted name.
 KEYS = by_name((*_RUN_KEYS, *_DATA_KEYS, *models.config_keys(), *_OBJECTIVE_KEYS,
-                *_AUGMENT_AND_EMA_KEYS, *_SCHEDULE_KEYS, *_EVAL_KEYS, *_TRAIN_KEYS,
+                *_AUGMENT_AND_EMA_KEYS, *_SCHEDULE_KEYS, *_FEEDBACK_KEYS, *_EVAL_KEYS,
+                *_TRAIN_KEYS,
                 *_PERIODIC_KEYS))
 
 
@@ -280,8 +291,21 @@ def _augment_schedule_without_ada(config: ml_collections.ConfigDict) -> str | No
           "off.")
 
 
+def _feedback_weight_and_model_together(config: ml_collections.ConfigDict) -> str | None:
+  feedback = config.feedback
+  if (feedback.weight > 0) == (feedback.acceptance is not None):
+    return None
+  if feedback.acceptance is None:
+    return (f"feedback.weight={feedback.weight} rewards what an acceptance model accepts, but "
+            "feedback.acceptance is not set; give the directory `python -m pgen feedback fit` "
+            "wrote.")
+  return (f"feedback.acceptance={feedback.acceptance!r} is set but feedback.weight is 0, so it "
+          "would change nothing; set feedback.weight (e.g. 1.0).")
+
+
 RULES = (*models.config_rules(), _path_length_batch_divides, _synthetic_data_not_evaluated,
-         _schedules_have_a_length, _augment_schedule_without_ada)
+         _schedules_have_a_length, _augment_schedule_without_ada,
+         _feedback_weight_and_model_together)
 
 
 def defaults() -> ml_collections.ConfigDict:

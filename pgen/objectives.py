@@ -246,6 +246,9 @@ def generator_objective(fake, d_params, d_batch_stats, inputs: DInputs, key, pro
   if opts.acgan_weight > 0:
     terms["g_class_loss"] = _cross_entropy(class_logits, inputs.fake_labels)
     loss += opts.acgan_weight * terms["g_class_loss"]
+  if spec.reward is not None:
+    terms["g_log_accept"] = jnp.mean(spec.reward(fake, inputs.fake_labels))
+    loss -= opts.feedback_weight * terms["g_log_accept"]
   return loss, terms
 
 

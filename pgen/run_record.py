@@ -11,6 +11,7 @@ libraries, the git revision, and the device/process layout of each start.
 import contextlib
 import datetime
 import fcntl
+import hashlib
 import importlib.metadata
 import json
 import os
@@ -138,6 +139,13 @@ def write_data_info(workdir: str, info) -> None:
     json.dump({"image_shape": info.image_shape, "class_names": info.class_names}, f)
 
 
+def acceptance_sha256(path: str) -> str:
+  """SHA-256 of the acceptance model a fine-tuning run rewards (frozen: this names it)."""
+  file = os.path.join(path, "acceptance.json") if os.path.isdir(path) else path
+  with open(file, "rb") as f:
+    return hashlib.sha256(f.read()).hexdigest()
+
+
 def write_run_record(workdir: str, config, mesh, start_step: int) -> str:
   """Writes config.json and run_record/start_<n>.json; returns the latter's path."""
   with open(os.path.join(workdir, "config.json"), "w") as f:
@@ -152,6 +160,8 @@ def write_run_record(workdir: str, config, mesh, start_step: int) -> str:
       **environment(mesh),
       "config": json.loads(config.to_json_best_effort()),
   }
+  if config.feedback.acceptance:
+    record["feedback_acceptance_sha256"] = acceptance_sha256(config.feedback.acceptance)
   path = os.path.join(record_dir, f"start_{n:03d}.json")
   with open(path, "w") as f:
     json.dump(record, f, indent=2)

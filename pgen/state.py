@@ -129,6 +129,7 @@ class Setup:
   abstract_state: Any
   init: Callable[[], Any]  # Creates the initial state in its shardings.
   num_classes: int  # Classes the models are conditioned on; 0 when unconditional.
+  image_shape: tuple  # (H, W, C) of the images G makes and D sees.
 
   def with_optimizers_of(self, config: ml_collections.ConfigDict) -> "Setup":
     """This setup with `config`'s optimizers (e.g. learning rates scaled after a rollback):
@@ -148,4 +149,4 @@ def build(config: ml_collections.ConfigDict, mesh, image_shape, num_classes: int
                                        image_shape, num_classes)
   d_loss_fn, g_loss_fn = losses.get_losses(config.loss.name)
   return Setup(generator, discriminator, g_tx, d_tx, d_loss_fn, g_loss_fn, abstract_state, init,
-               num_classes)
+               num_classes, tuple(image_shape))

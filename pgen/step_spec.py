@@ -10,11 +10,11 @@ which lazy regularizers a compiled program runs (pgen/compiled_step.py).
 """
 
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import ml_collections
 
-from pgen import augment, data, losses, schedules, sharding
+from pgen import acceptance, augment, data, losses, schedules, sharding
 from pgen.errors import ConfigError
 from pgen.state import Setup, lazy_regularization_ratios
 
@@ -45,6 +45,7 @@ class StepOptions:
   ema_half_life_images: float
   ema_rampup: float  # > 0: half-life at most rampup * images seen (early samples track G).
   schedule: schedules.Schedule  # What moves over training (config.schedule).
+  feedback_weight: float  # Of the acceptance reward in G's loss; 0 = off.
 
   @classmethod
   def from_config(cls, config: ml_collections.ConfigDict, num_classes: int):
@@ -74,7 +75,8 @@ class StepOptions:
         ema_half_life_images=config.ema.half_life_images,
         ema_rampup=config.ema.rampup,
         schedule=schedules.Schedule.from_config(config, lazy_regularization_ratios(config),
-                                                data.images_per_step(config)))
+                                                data.images_per_step(config)),
+        feedback_weight=config.feedback.weight)
 
   @property
   def gradient_penalties(self) -> bool:
@@ -89,6 +91,9 @@ class StepSpec:
   setup: Setup
   options: StepOptions
   batch_sharding: Any  # jax.sharding.NamedSharding of a batch's leading axis.
+  # The frozen acceptance model's (images in [-1, 1], labels or None) -> log P(accept) when
+  # feedback.weight > 0 (pgen.acceptance); None otherwise.
+  reward: Callable | None = None
 
   @classmethod
   def create(cls, config: ml_collections.ConfigDict, setup: Setup, mesh) -> "StepSpec":
@@ -99,7 +104,11 @@ class StepSpec:
           f"{options.pl_batch_size}) does not divide over the {mesh.size} devices of this "
           "run; choose a batch_size or loss.pl_batch_shrink that leaves a multiple of the "
           "device count.")
-    return cls(setup, options, sharding.batch_split(mesh))
+    reward = None
+    if options.feedback_weight > 0:
+      reward = acceptance.reward_of(config.feedback.acceptance, setup.image_shape,
+                                    setup.num_classes)
+    return cls(setup, options, sharding.batch_split(mesh), reward)
 
 
 @dataclasses.dataclass(frozen=True)

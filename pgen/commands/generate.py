@@ -7,6 +7,8 @@ no TensorFlow.
     python -m pgen generate --workdir runs/sngan --num 64 --out bags.png --class Bag
     python -m pgen generate --export exports/fmnist --per_class 1000 --out catalog/ \
         [--postprocess autocontrast,sharpen,upscale=4]
+    python -m pgen generate --export exports/fmnist --per_class 500 --out catalog/ \
+        --accept exports/fmnist/acceptance --min_accept 0.8   # what reviewers would accept
     python -m pgen generate --export exports/fmnist --interpolate 16 --num 4 --out interp/
     python -m pgen generate --workdir runs/sg2 --num 64 --out grid.png --truncation 0.7
     python -m pgen generate --workdir runs/sg2 --style_mixing 4x6 --out mixing.png
@@ -37,6 +39,13 @@ flags.DEFINE_string("style_mixing", None, "StyleGAN2 workdirs: a ROWSxCOLUMNS gr
                     "of their column's, into the .png --out.")
 flags.DEFINE_integer("mix_cutoff", None, "With --style_mixing: how many ws (from the first, "
                      "coarsest layer) come from the row; default half of them.")
+flags.DEFINE_string("accept", None, "Catalogs: an acceptance model (`python -m pgen feedback "
+                    "fit`'s --out); each class keeps the first seeds whose P(accept) reaches "
+                    "--min_accept.")
+flags.DEFINE_float("min_accept", 0.8, "With --accept: the least P(accept) a catalog image has.")
+flags.DEFINE_integer("max_candidates", None, "With --accept: the most seeds drawn per class "
+                     "(default 20 x --per_class); a class that runs out has fewer images, and "
+                     "the command says how many.")
 define_render_flags()
 flags.mark_flags_as_required(["out"])
 FLAGS = flags.FLAGS
@@ -53,6 +62,10 @@ def main(argv) -> None:
     raise app.UsageError("--postprocess applies to catalogs (--per_class) and interpolations.")
   if FLAGS.mix_cutoff is not None and not FLAGS.style_mixing:
     raise app.UsageError("--mix_cutoff applies to --style_mixing grids.")
+  if FLAGS.accept and not FLAGS.per_class:
+    raise app.UsageError("--accept filters catalogs: give --per_class N as well.")
+  if not 0.0 <= FLAGS.min_accept <= 1.0:
+    raise app.UsageError(f"--min_accept={FLAGS.min_accept} must be a probability in [0, 1].")
   from pgen import catalog, generate, generators, interpolate, style_mixing  # noqa: PLC0415
   source = FLAGS.workdir or FLAGS.export
   options = render_options()
@@ -69,11 +82,33 @@ def main(argv) -> None:
   elif FLAGS.per_class:
     names = None if label is None else [generator.class_names[label]]
     result = catalog.write_catalog(generator, FLAGS.out, FLAGS.per_class, seed=FLAGS.seed,
-                                   postprocess_spec=FLAGS.postprocess, class_names=names)
+                                   postprocess_spec=FLAGS.postprocess, class_names=names,
+                                   acceptance=_acceptance(generator))
     print(f"Wrote {result['images']} images and {result['manifest']} "
           f"({result['images_per_s']:.0f} images/s).")
+    for name, missing in result["shortfall"].items():
+      print(f"{name}: {FLAGS.per_class - missing} of {FLAGS.per_class} images reached "
+            f"P(accept) >= {FLAGS.min_accept} within {_max_candidates()} candidates; raise "
+            "--max_candidates or lower --min_accept for the rest.")
   else:
     paths = interpolate.write_interpolations(
         generator, FLAGS.out, FLAGS.num, FLAGS.interpolate, seed=FLAGS.seed, label=label,
         postprocess_spec=FLAGS.postprocess)
     print(f"Wrote {len(paths) // 2} interpolations to {FLAGS.out} (a .png strip and a .gif each).")
+
+
+def _max_candidates() -> int:
+  return FLAGS.max_candidates or 20 * FLAGS.per_class
+
+
+def _acceptance(generator):
+  """The catalog's rejection sampling of --accept (None without it)."""
+  if not FLAGS.accept:
+    return None
+  from pgen import acceptance, catalog  # noqa: PLC0415
+  model = acceptance.AcceptanceModel.load(FLAGS.accept)
+  model.check_generator(generator)
+  if _max_candidates() < FLAGS.per_class:
+    raise app.UsageError(f"--max_candidates={_max_candidates()} is below --per_class="
+                         f"{FLAGS.per_class}.")
+  return catalog.Acceptance(model, FLAGS.min_accept, _max_candidates())
