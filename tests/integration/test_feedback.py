@@ -5,8 +5,9 @@ import csv
 import hashlib
 import io
 import json
-import re
 import os
+import re
+import shutil
 import sqlite3
 import subprocess
 import sys
