@@ -11,10 +11,11 @@ network (pgen's Fashion-MNIST classifier's 128 penultimate units, the space FD i
 in), standardized, plus one intercept per class for a conditional generator, so each
 condition has its own base rate while sharing what the ratings say about images. It
 judges an image, not a latent, so it applies to any generator of the same data: the one
-rated, a fine-tuned one, a later checkpoint. L2-regularized and fitted by L-BFGS: the same
-ratings give the same model.
+rated, a fine-tuned one, a later checkpoint. L2-regularized, with the strength that gives
+the best cross-validated AUC, and fitted by L-BFGS: the same ratings give the same model.
 
-`fit` reports k-fold cross-validated AUC (overall and per class with enough ratings) and a
+`fit` reports k-fold cross-validated AUC of the chosen strength (overall and per class with
+enough ratings; choosing the strength on the same folds makes it slightly optimistic) and a
 calibration table (predicted against observed acceptance in bins of the out-of-fold
 probability); too few ratings of either kind is an error that says how many more.
 """
@@ -38,7 +39,9 @@ FORMAT = 1
 MIN_PER_DECISION = 10  # Accepted and rejected ratings each, at the least.
 FOLDS = 5
 MIN_PER_CLASS_AUC = 20  # Ratings of a class (with both decisions) for its own AUC.
-L2 = 1.0  # On standardized features, summed over ratings: a weak prior.
+# Strengths of the L2 penalty on the standardized weights (summed over ratings) that fit
+# chooses from, by cross-validated AUC.
+L2_CHOICES = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 CALIBRATION_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
 RENDER_CHUNK = 256
 
@@ -159,7 +162,7 @@ def reward_of(path: str, image_shape, num_classes: int):
   return model.log_probability
 
 
-def _fit_logistic(features, labels, accepted, num_labels: int):
+def _fit_logistic(features, labels, accepted, num_labels: int, l2: float):
   """(weights, class_bias, mean, scale) of the L2-regularized logistic regression."""
   mean = features.mean(0)
   scale = features.std(0) + 1e-6
@@ -172,9 +175,9 @@ def _fit_logistic(features, labels, accepted, num_labels: int):
     w, b = theta[:dim], theta[dim:]
     logits = x @ w + onehot @ b
     p = 1.0 / (1.0 + np.exp(-logits))
-    loss = np.sum(np.logaddexp(0.0, logits) - y * logits) + 0.5 * L2 * w @ w
+    loss = np.sum(np.logaddexp(0.0, logits) - y * logits) + 0.5 * l2 * w @ w
     residual = p - y
-    return loss, np.concatenate([x.T @ residual + L2 * w, onehot.T @ residual])
+    return loss, np.concatenate([x.T @ residual + l2 * w, onehot.T @ residual])
 
   result = scipy.optimize.minimize(loss_and_grad, np.zeros(dim + num_labels), jac=True,
                                    method="L-BFGS-B", options={"maxiter": 1000})
@@ -237,6 +240,18 @@ def rated_images(store, generator: generators.TrainedGenerator):
   return images, labels, accepted
 
 
+def _out_of_fold(features, labels, accepted, num_labels: int, l2: float, fold) -> np.ndarray:
+  """P(accept) of each rating by the model fitted on the other folds."""
+  probability = np.zeros(len(accepted))
+  for k in range(FOLDS):
+    train, held_out = fold != k, fold == k
+    model = AcceptanceModel(*_fit_logistic(features[train], labels[train], accepted[train],
+                                           num_labels, l2), {})
+    probability[held_out] = 1.0 / (1.0 + np.exp(-model.logits_of_features(
+        features[held_out], labels[held_out])))
+  return probability
+
+
 def fit(store, generator: generators.TrainedGenerator) -> tuple[AcceptanceModel, dict]:
   """The acceptance model of `store`'s ratings (rendered with `generator`, which must be the
   generator they judged) and its cross-validation report."""
@@ -251,31 +266,27 @@ def fit(store, generator: generators.TrainedGenerator) -> tuple[AcceptanceModel,
   features = image_features(images)
   num_labels = store.generator.num_labels
   fold = _folds(accepted, FOLDS)
-  out_of_fold = np.zeros(len(accepted))
-  for k in range(FOLDS):
-    train, held_out = fold != k, fold == k
-    w, b, mean, scale = _fit_logistic(features[train], labels[train], accepted[train],
-                                      num_labels)
-    model = AcceptanceModel(w, b, mean, scale, {})
-    out_of_fold[held_out] = 1.0 / (1.0 + np.exp(-model.logits_of_features(
-        features[held_out], labels[held_out])))
+  cross_validated = {l2: _out_of_fold(features, labels, accepted, num_labels, l2, fold)
+                     for l2 in L2_CHOICES}
+  l2 = max(L2_CHOICES, key=lambda c: auc(cross_validated[c], accepted))
+  out_of_fold = cross_validated[l2]
   per_class = {}
   for label in range(num_labels):
     rows = labels == label
     if rows.sum() >= MIN_PER_CLASS_AUC and 0 < accepted[rows].sum() < rows.sum():
       per_class[store.generator.class_name(label)] = auc(out_of_fold[rows], accepted[rows])
-  report = {"ratings": len(accepted), "accepted": int(accepted.sum()),
+  report = {"ratings": len(accepted), "accepted": int(accepted.sum()), "l2": l2,
             "reviewers": sorted({r.reviewer for r in store.ratings()}), "folds": FOLDS,
             "cv_auc": auc(out_of_fold, accepted), "cv_auc_per_class": per_class,
             "calibration": calibration_table(out_of_fold, accepted)}
-  weights, class_bias, mean, scale = _fit_logistic(features, labels, accepted, num_labels)
+  weights, class_bias, mean, scale = _fit_logistic(features, labels, accepted, num_labels, l2)
   record = {"feature_network": feature_network_id(),
             "image_shape": list(generator.image_shape),
             "class_names": list(store.generator.class_names) if store.generator.conditional
             else [],
             "generator": store.generator.identity, "generator_source": store.generator.source,
             "generator_step": store.generator.step, "reviews": os.path.abspath(store.path),
-            "l2": L2, "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             **report}
   return AcceptanceModel(weights, class_bias, mean, scale, record), report
 
@@ -284,7 +295,8 @@ def format_report(report: dict) -> str:
   """The cross-validation report as `feedback fit` prints it."""
   lines = [f"{report['ratings']} ratings ({report['accepted']} accepted) by "
            f"{', '.join(report['reviewers'])}",
-           f"{report['folds']}-fold cross-validated AUC: {report['cv_auc']:.3f}"]
+           f"{report['folds']}-fold cross-validated AUC: {report['cv_auc']:.3f} (L2 "
+           f"{report['l2']:g}, the best of {', '.join(f'{c:g}' for c in L2_CHOICES)})"]
   for name, value in report["cv_auc_per_class"].items():
     lines.append(f"  {name}: {value:.3f}")
   lines.append("calibration (out-of-fold P(accept) bin: ratings, predicted, observed):")

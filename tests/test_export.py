@@ -2,6 +2,7 @@
 `pgen generate`, catalogs, interpolations and post-processing."""
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -16,7 +17,8 @@ from PIL import Image
 
 from configs import fashion_mnist_dcgan
 from pgen import (catalog, config as config_lib, export, generators, interpolate, postprocess,
-                  sharding)
+                  reviews, sharding)
+from pgen.errors import ArgumentError
 from pgen.generate import generate
 from pgen.state import build
 
@@ -194,3 +196,18 @@ def test_export_refuses_a_non_empty_out_and_a_directory_that_is_not_a_run(smoke_
   with pytest.raises(FileNotFoundError, match="not a pgen training workdir"):
     export.export(str(tmp_path), str(tmp_path / "new"))
   assert not os.path.exists(tmp_path / "new") and not os.path.exists(tmp_path / "new.partial")
+
+
+def test_ratings_of_an_export_name_its_function_not_its_checkpoint(exported, smoke_run,
+                                                                   tmp_path):
+  out, _ = exported
+  from_export = generators.load(out)
+  with open(os.path.join(out, generators.EXPORT_FUNCTION), "rb") as f:
+    assert from_export.identity == hashlib.sha256(f.read()).hexdigest()
+  path = str(tmp_path / reviews.FILE_NAME)
+  store = reviews.ReviewStore.open(path, from_export)
+  store.rate(reviews.Rating(seed=0, label=0, accepted=True, reviewer="anna"))
+  # The checkpoint it came from renders through other code: its ratings are kept apart.
+  with pytest.raises(ArgumentError, match="another generator"):
+    reviews.ReviewStore.open(path, generators.load(smoke_run))
+  assert reviews.ReviewStore.read(path).generator.source == os.path.abspath(out)
