@@ -3,16 +3,22 @@ r"""What reviewers accept, learned from their ratings: P(accept | sample).
     model, report = fit(store, generator)         # store: a reviews.ReviewStore
     model.save("exports/fmnist/acceptance")       # acceptance.json
     model = AcceptanceModel.load("exports/fmnist/acceptance")
-    p = model.probability(images_uint8, labels)   # (N,) in [0, 1]
+    p = model.probability(images_uint8, labels, latents)   # (N,) in [0, 1]
     log_p = model.log_probability(images, labels) # jax, differentiable: the fine-tuning reward
 
-The model is a logistic regression on the image's features in the evaluation feature
-network (pgen's Fashion-MNIST classifier's 128 penultimate units, the space FD is measured
-in), standardized, plus one intercept per class for a conditional generator, so each
-condition has its own base rate while sharing what the ratings say about images. It
-judges an image, not a latent, so it applies to any generator of the same data: the one
-rated, a fine-tuned one, a later checkpoint. L2-regularized, with the strength that gives
-the best cross-validated AUC, and fitted by L-BFGS: the same ratings give the same model.
+The model is a logistic regression, standardized, plus one intercept per class for a
+conditional generator (each condition has its own base rate while sharing what the
+ratings say about samples), on one of two kinds of features:
+
+- "image": the image's features in the evaluation feature network (pgen's Fashion-MNIST
+  classifier's 128 penultimate units, the space FD is measured in; Fashion-MNIST at 32x32).
+  It judges an image, so it applies to any generator of the same data: the one rated, a
+  fine-tuned one, a later checkpoint; and it is differentiable, the fine-tuning reward.
+- "latent": the sample's latent z, for any generator, image shape or dataset. It applies
+  to the generator that was rated alone (rejection sampling), and cannot teach one.
+
+L2-regularized, with the strength that gives the best cross-validated AUC, and fitted by
+L-BFGS: the same ratings give the same model.
 
 `fit` reports k-fold cross-validated AUC of the chosen strength (overall and per class with
 enough ratings; choosing the strength on the same folds makes it slightly optimistic) and a
@@ -44,19 +50,32 @@ MIN_PER_CLASS_AUC = 20  # Ratings of a class (with both decisions) for its own A
 L2_CHOICES = (0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 CALIBRATION_BINS = (0.0, 0.2, 0.4, 0.6, 0.8, 0.9, 1.0)
 RENDER_CHUNK = 256
+IMAGE, LATENT = "image", "latent"
+FEATURE_KINDS = (IMAGE, LATENT)
 
 
 def feature_network_id() -> str:
   return f"fmnist-classifier-{classifier.weights_sha256()[:12]}"
 
 
-def check_image_shape(image_shape, what: str) -> None:
-  if tuple(image_shape) != classifier.IMAGE_SHAPE:
+def has_image_features(image_shape) -> bool:
+  return tuple(image_shape) == classifier.IMAGE_SHAPE
+
+
+def feature_kind(requested: str, image_shape) -> str:
+  """The features a model of `image_shape` samples uses: `requested` (one of FEATURE_KINDS,
+  or "auto": image features where they exist, else latents)."""
+  if requested == "auto":
+    return IMAGE if has_image_features(image_shape) else LATENT
+  if requested not in FEATURE_KINDS:
+    raise ArgumentError(f"features={requested} is unknown; choose auto, "
+                        f"{', '.join(FEATURE_KINDS)}.", argument="features")
+  if requested == IMAGE and not has_image_features(image_shape):
     raise ArgumentError(
-        f"{what} makes {tuple(image_shape)} images; acceptance models use pgen's "
-        f"Fashion-MNIST classifier's features, which take {classifier.IMAGE_SHAPE} images "
-        "(Fashion-MNIST at data.resolution=32). Other image shapes have no feature network "
-        "for acceptance models yet.", argument="reviews")
+        f"features=image: the samples are {tuple(image_shape)} images; image features come "
+        f"from pgen's Fashion-MNIST classifier, which takes {classifier.IMAGE_SHAPE} images "
+        "(Fashion-MNIST at data.resolution=32). Use --features=latent.", argument="features")
+  return requested
 
 
 @jax.jit
@@ -86,10 +105,18 @@ class AcceptanceModel:
     standardized = (features - self.mean) / self.scale
     return standardized @ self.weights + xp.asarray(self.class_bias)[labels]
 
-  def probability(self, images_uint8: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-    """P(accept) of uint8 images (labels: their classes; None when unconditional)."""
+  @property
+  def features(self) -> str:
+    return self.record["features"]
+
+  def probability(self, images_uint8: np.ndarray, labels: np.ndarray | None,
+                  latents=None) -> np.ndarray:
+    """P(accept) of samples: uint8 images, their classes (None when unconditional) and,
+    for a latent model, the latents that made them."""
     labels = np.zeros((len(images_uint8),), np.int32) if labels is None else labels
-    logits = self.logits_of_features(image_features(images_uint8), np.asarray(labels))
+    features = (image_features(images_uint8) if self.features == IMAGE
+                else np.asarray(latents, np.float32))
+    logits = self.logits_of_features(features, np.asarray(labels))
     return 1.0 / (1.0 + np.exp(-logits))
 
   def log_probability(self, images, labels):
@@ -100,12 +127,23 @@ class AcceptanceModel:
     return jax.nn.log_sigmoid(self.logits_of_features(features, labels))
 
   def check_generator(self, generator: generators.TrainedGenerator) -> None:
-    """An ArgumentError if `generator` makes images of another shape or classes."""
-    check_image_shape(generator.image_shape, generator.source)
+    """An ArgumentError if the model cannot judge `generator`'s samples: images of another
+    shape or classes, or (a latent model) another generator than the one rated."""
+    where = self.record.get("path", "this model")
+    if self.features == LATENT and generator.identity != self.record["generator"]:
+      raise ArgumentError(
+          f"accept={where} judges the latents of the generator that was rated "
+          f"({self.record['generator_source']}, identity {self.record['generator'][:12]}); "
+          f"{generator.source} is another ({generator.identity[:12]}), whose latents make "
+          "other images. Rate its samples and fit a model for it.", argument="accept")
+    if self.features == IMAGE and list(generator.image_shape) != self.record["image_shape"]:
+      raise ArgumentError(
+          f"accept={where} judges {tuple(self.record['image_shape'])} images; "
+          f"{generator.source} makes {tuple(generator.image_shape)}.", argument="accept")
     names = list(generator.class_names) if generator.conditional else []
     if names != self.record["class_names"]:
       raise ArgumentError(
-          f"accept={self.record.get('path', 'this model')} was fitted on samples of classes "
+          f"accept={where} was fitted on samples of classes "
           f"{self.record['class_names'] or 'none (unconditional)'}; {generator.source} has "
           f"{names or 'none (unconditional)'}. Fit one on ratings of this data.",
           argument="accept")
@@ -135,7 +173,8 @@ class AcceptanceModel:
     if content.get("format") != FORMAT:
       raise ArgumentError(f"accept={path} has format {content.get('format')}; this pgen "
                           f"reads format {FORMAT}.", argument="accept")
-    if content["feature_network"] != feature_network_id():
+    content.setdefault("features", IMAGE)  # Models fitted before latent features existed.
+    if content["features"] == IMAGE and content["feature_network"] != feature_network_id():
       raise ArgumentError(
           f"accept={path} was fitted on the features of {content['feature_network']}; this "
           f"pgen's classifier is {feature_network_id()}. Fit it again.", argument="accept")
@@ -150,9 +189,17 @@ def reward_of(path: str, image_shape, num_classes: int):
   feedback.acceptance otherwise)."""
   try:
     model = AcceptanceModel.load(path)
-    check_image_shape(image_shape, "This run")
   except ArgumentError as error:
     raise ConfigError(f"feedback.acceptance: {error}") from None
+  if model.features != IMAGE:
+    raise ConfigError(
+        f"feedback.acceptance={path} judges latents, which say nothing of the images a "
+        "generator learns to make; fine-tuning needs a model on image features (`feedback "
+        "fit --features=image`, Fashion-MNIST at 32x32).")
+  if list(image_shape) != model.record["image_shape"]:
+    raise ConfigError(f"feedback.acceptance={path} judges "
+                      f"{tuple(model.record['image_shape'])} images; this run makes "
+                      f"{tuple(image_shape)}.")
   fitted_classes = len(model.record["class_names"])
   if fitted_classes != num_classes:
     raise ConfigError(
@@ -226,18 +273,20 @@ def _check_enough(accepted: np.ndarray, path: str) -> None:
           "`python -m pgen review`).", argument="reviews")
 
 
-def rated_images(store, generator: generators.TrainedGenerator):
-  """(images uint8, labels, accepted) of every rating in `store`, rendered from their seeds."""
+def rated_samples(store, generator: generators.TrainedGenerator):
+  """(images uint8, latents, labels, accepted) of every rating in `store`, rendered from
+  their seeds."""
   ratings = store.ratings()
   seeds = np.array([r.seed for r in ratings], np.int64)
   labels = np.array([r.label for r in ratings], np.int32)
   accepted = np.array([r.accepted for r in ratings], bool)
+  latents = np.asarray(generators.latents_for_seeds(generator, seeds), np.float32)
   images = np.zeros((len(ratings), *generator.image_shape), np.uint8)
   for start in range(0, len(ratings), RENDER_CHUNK):
     rows = slice(start, start + RENDER_CHUNK)
-    images[rows] = generator.render(generators.latents_for_seeds(generator, seeds[rows]),
+    images[rows] = generator.render(latents[rows],
                                     labels[rows] if generator.conditional else None)
-  return images, labels, accepted
+  return images, latents, labels, accepted
 
 
 def _out_of_fold(features, labels, accepted, num_labels: int, l2: float, fold) -> np.ndarray:
@@ -252,18 +301,19 @@ def _out_of_fold(features, labels, accepted, num_labels: int, l2: float, fold) -
   return probability
 
 
-def fit(store, generator: generators.TrainedGenerator) -> tuple[AcceptanceModel, dict]:
+def fit(store, generator: generators.TrainedGenerator,
+        features: str = "auto") -> tuple[AcceptanceModel, dict]:
   """The acceptance model of `store`'s ratings (rendered with `generator`, which must be the
-  generator they judged) and its cross-validation report."""
+  generator they judged) on `features` (see feature_kind) and its cross-validation report."""
   if generator.identity != store.generator.identity:
     raise ArgumentError(
         f"generator={generator.source} (identity {generator.identity[:12]}) is not the "
         f"generator the ratings in {store.path} judged ({store.generator.source}, identity "
         f"{store.generator.identity[:12]}).", argument="generator")
-  check_image_shape(generator.image_shape, generator.source)
-  images, labels, accepted = rated_images(store, generator)
+  kind = feature_kind(features, generator.image_shape)
+  images, latents, labels, accepted = rated_samples(store, generator)
   _check_enough(accepted, store.path)
-  features = image_features(images)
+  features = image_features(images) if kind == IMAGE else latents
   num_labels = store.generator.num_labels
   fold = _folds(accepted, FOLDS)
   cross_validated = {l2: _out_of_fold(features, labels, accepted, num_labels, l2, fold)
@@ -275,12 +325,13 @@ def fit(store, generator: generators.TrainedGenerator) -> tuple[AcceptanceModel,
     rows = labels == label
     if rows.sum() >= MIN_PER_CLASS_AUC and 0 < accepted[rows].sum() < rows.sum():
       per_class[store.generator.class_name(label)] = auc(out_of_fold[rows], accepted[rows])
-  report = {"ratings": len(accepted), "accepted": int(accepted.sum()), "l2": l2,
+  report = {"features": kind, "ratings": len(accepted), "accepted": int(accepted.sum()),
+            "l2": l2,
             "reviewers": sorted({r.reviewer for r in store.ratings()}), "folds": FOLDS,
             "cv_auc": auc(out_of_fold, accepted), "cv_auc_per_class": per_class,
             "calibration": calibration_table(out_of_fold, accepted)}
   weights, class_bias, mean, scale = _fit_logistic(features, labels, accepted, num_labels, l2)
-  record = {"feature_network": feature_network_id(),
+  record = {**({"feature_network": feature_network_id()} if kind == IMAGE else {}),
             "image_shape": list(generator.image_shape),
             "class_names": list(store.generator.class_names) if store.generator.conditional
             else [],
@@ -294,7 +345,7 @@ def fit(store, generator: generators.TrainedGenerator) -> tuple[AcceptanceModel,
 def format_report(report: dict) -> str:
   """The cross-validation report as `feedback fit` prints it."""
   lines = [f"{report['ratings']} ratings ({report['accepted']} accepted) by "
-           f"{', '.join(report['reviewers'])}",
+           f"{', '.join(report['reviewers'])}, on {report['features']} features",
            f"{report['folds']}-fold cross-validated AUC: {report['cv_auc']:.3f} (L2 "
            f"{report['l2']:g}, the best of {', '.join(f'{c:g}' for c in L2_CHOICES)})"]
   for name, value in report["cv_auc_per_class"].items():

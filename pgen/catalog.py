@@ -89,11 +89,12 @@ def candidates(generator, label, seed: int, per_class: int, acceptance: Acceptan
   for first in range(seed, seed + limit, CHUNK):
     seeds = np.arange(first, min(first + CHUNK, seed + limit))
     labels = None if label is None else np.full((len(seeds),), label, np.int32)
-    images = generator.render(generators.latents_for_seeds(generator, seeds), labels)
+    latents = generators.latents_for_seeds(generator, seeds)
+    images = generator.render(latents, labels)
     if acceptance is None:
       yield seeds, images, None
       continue
-    probability = acceptance.model.probability(images, labels)
+    probability = acceptance.model.probability(images, labels, latents)
     keep = np.flatnonzero(probability >= acceptance.min_accept)[:per_class - kept]
     kept += len(keep)
     yield seeds[keep], images[keep], probability[keep]

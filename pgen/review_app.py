@@ -130,62 +130,61 @@ async def _json_object(request: Request, required: dict, optional: dict) -> dict
   return body
 
 
-def create_app(generator: generators.TrainedGenerator, store: ReviewStore, *,
-               condition_label: int | None = None,
-               default_reviewer: str | None = None) -> Starlette:
-  """The review app of `generator`, whose ratings go to `store` (of the same generator).
-  `condition_label` (see parse_condition): review that label's samples only;
-  `default_reviewer`: the name the page offers until a reviewer types their own."""
-  record = store.generator
-  if generator.identity != record.identity:
-    raise ValueError(f"{store.path} holds ratings of generator {record.identity[:12]}, not "
-                     f"of {generator.identity[:12]}.")
-  if condition_label is not None:
-    store.check_label(condition_label)
-  images = SampleImages(generator)
-  with open(PAGE_FILE, encoding="utf-8") as f:
-    page = f.read()
+class _Endpoints:
+  """The app's handlers over one generator, its store and the reviewed condition."""
 
-  def label_of(seed: int) -> int:
-    if condition_label is not None:
-      return condition_label
-    return seed % record.num_labels
+  def __init__(self, generator: generators.TrainedGenerator, store: ReviewStore,
+               condition_label: int | None, default_reviewer: str | None):
+    self.record = store.generator
+    self.store = store
+    self.condition_label = condition_label
+    self.default_reviewer = default_reviewer
+    self.images = SampleImages(generator)
+    with open(PAGE_FILE, encoding="utf-8") as f:
+      self.page = f.read()
 
-  def sample_json(seed: int, label: int) -> dict:
-    return {"seed": seed, "label": label, "class": record.class_name(label),
+  def label_of(self, seed: int) -> int:
+    if self.condition_label is not None:
+      return self.condition_label
+    return seed % self.record.num_labels
+
+  def sample_json(self, seed: int, label: int) -> dict:
+    return {"seed": seed, "label": label, "class": self.record.class_name(label),
             "image": f"/samples/{seed}.png?label={label}"}
 
-  def next_samples(reviewer: str, count: int) -> list[dict]:
-    labels = [condition_label] if condition_label is not None else range(record.num_labels)
-    rated = {label: store.rated_seeds(reviewer, label) for label in labels}
+  def next_samples(self, reviewer: str, count: int) -> list[dict]:
+    labels = ([self.condition_label] if self.condition_label is not None
+              else range(self.record.num_labels))
+    rated = {label: self.store.rated_seeds(reviewer, label) for label in labels}
     found, seed = [], 0
     while len(found) < count:
-      if seed not in rated[label_of(seed)]:
-        found.append(sample_json(seed, label_of(seed)))
+      if seed not in rated[self.label_of(seed)]:
+        found.append(self.sample_json(seed, self.label_of(seed)))
       seed += 1
     return found
 
-  def show_page(request: Request) -> Response:
+  def show_page(self, request: Request) -> Response:
     del request
-    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+    return HTMLResponse(self.page, headers={"Cache-Control": "no-cache"})
 
-  def sample_png(request: Request) -> Response:
+  def sample_png(self, request: Request) -> Response:
     seed = request.path_params["seed"]
     if seed > MAX_SEED:
       raise HTTPException(400, f"seed={seed} must be at most {MAX_SEED}.")
-    label = _query_int(request, "label", label_of(seed), 0, record.num_labels - 1)
+    label = _query_int(request, "label", self.label_of(seed), 0, self.record.num_labels - 1)
     # The generator's identity in the tag: another generator served here later at the same
     # address does not show this one's cached images.
-    etag = f'"{record.identity[:16]}-{seed}-{label}"'
+    etag = f'"{self.record.identity[:16]}-{seed}-{label}"'
     headers = {"ETag": etag, "Cache-Control": "no-cache"}
     if request.headers.get("if-none-match") == etag:
       return Response(status_code=304, headers=headers)
-    return Response(images.png(seed, label), media_type="image/png", headers=headers)
+    return Response(self.images.png(seed, label), media_type="image/png", headers=headers)
 
-  def state(request: Request) -> Response:
+  def state(self, request: Request) -> Response:
+    record, condition_label = self.record, self.condition_label
     reviewer = request.query_params.get("reviewer")
     reviewer = None if reviewer is None else _reviewer(reviewer, 400)
-    counts = store.counts(reviewer)
+    counts = self.store.counts(reviewer)
     return JSONResponse({
         "generator": {"identity": record.identity, "source": record.source,
                       "step": record.step, "image_shape": list(record.image_shape),
@@ -193,18 +192,19 @@ def create_app(generator: generators.TrainedGenerator, store: ReviewStore, *,
                       "conditional": record.conditional},
         "condition": None if condition_label is None else {
             "label": condition_label, "class": record.class_name(condition_label)},
-        "default_reviewer": default_reviewer,
-        "counts": store.counts(),
+        "default_reviewer": self.default_reviewer,
+        "counts": self.store.counts(),
         "reviewer": reviewer,
         "reviewer_counts": None if reviewer is None else {
             key: counts[key] for key in ("rated", "accepted", "rejected")}})
 
-  def next_page(request: Request) -> Response:
+  def next_page(self, request: Request) -> Response:
     reviewer = _reviewer(request.query_params.get("reviewer"), 400)
     count = _query_int(request, "count", 1, 1, MAX_SAMPLES_PER_REQUEST)
-    return JSONResponse({"samples": next_samples(reviewer, count)})
+    return JSONResponse({"samples": self.next_samples(reviewer, count)})
 
-  async def rate(request: Request) -> Response:
+  async def rate(self, request: Request) -> Response:
+    record = self.record
     body = await _json_object(
         request, {"generator": str, "seed": int, "label": int, "accepted": bool,
                   "reviewer": str}, {"reason": str})
@@ -222,35 +222,50 @@ def create_app(generator: generators.TrainedGenerator, store: ReviewStore, *,
                           f"{MAX_REASON_CHARS}.")
     rating = Rating(seed=body["seed"], label=body["label"], accepted=body["accepted"],
                     reviewer=_reviewer(body["reviewer"], 422), reason=reason)
-    stored = await run_in_threadpool(store.rate, rating)
-    return JSONResponse(_rating_json(stored, store), status_code=201)
+    stored = await run_in_threadpool(self.store.rate, rating)
+    return JSONResponse(_rating_json(stored, self.store), status_code=201)
 
-  async def undo(request: Request) -> Response:
+  async def undo(self, request: Request) -> Response:
     body = await _json_object(request, {"reviewer": str}, {})
     reviewer = _reviewer(body["reviewer"], 422)
-    undone = await run_in_threadpool(store.undo_last, reviewer)
+    undone = await run_in_threadpool(self.store.undo_last, reviewer)
     if undone is None:
       raise HTTPException(404, f"{reviewer} has no rating to undo.")
-    return JSONResponse(_rating_json(undone, store))
+    return JSONResponse(_rating_json(undone, self.store))
 
-  def ratings_csv(request: Request) -> Response:
+  def ratings_csv(self, request: Request) -> Response:
     del request
     text = io.StringIO()
-    store.write_csv(text)
+    self.store.write_csv(text)
     return Response(text.getvalue(), media_type="text/csv",
                     headers={"Content-Disposition": 'attachment; filename="ratings.csv"'})
 
-  def error_json(request: Request, error: HTTPException) -> Response:
-    del request
-    return JSONResponse({"error": error.detail}, status_code=error.status_code,
-                        headers=error.headers)
 
+def _error_json(request: Request, error: HTTPException) -> Response:
+  del request
+  return JSONResponse({"error": error.detail}, status_code=error.status_code,
+                      headers=error.headers)
+
+
+def create_app(generator: generators.TrainedGenerator, store: ReviewStore, *,
+               condition_label: int | None = None,
+               default_reviewer: str | None = None) -> Starlette:
+  """The review app of `generator`, whose ratings go to `store` (of the same generator).
+  `condition_label` (see parse_condition): review that label's samples only;
+  `default_reviewer`: the name the page offers until a reviewer types their own."""
+  record = store.generator
+  if generator.identity != record.identity:
+    raise ValueError(f"{store.path} holds ratings of generator {record.identity[:12]}, not "
+                     f"of {generator.identity[:12]}.")
+  if condition_label is not None:
+    store.check_label(condition_label)
+  endpoints = _Endpoints(generator, store, condition_label, default_reviewer)
   return Starlette(
-      routes=[Route("/", show_page),
-              Route("/samples/{seed:int}.png", sample_png),
-              Route("/api/state", state),
-              Route("/api/next", next_page),
-              Route("/api/ratings", rate, methods=["POST"]),
-              Route("/api/undo", undo, methods=["POST"]),
-              Route("/ratings.csv", ratings_csv)],
-      exception_handlers={HTTPException: error_json})
+      routes=[Route("/", endpoints.show_page),
+              Route("/samples/{seed:int}.png", endpoints.sample_png),
+              Route("/api/state", endpoints.state),
+              Route("/api/next", endpoints.next_page),
+              Route("/api/ratings", endpoints.rate, methods=["POST"]),
+              Route("/api/undo", endpoints.undo, methods=["POST"]),
+              Route("/ratings.csv", endpoints.ratings_csv)],
+      exception_handlers={HTTPException: _error_json})

@@ -105,7 +105,7 @@ REFUSED = {
     "model.conditioning": "concat", "model.minibatch_std": -1,
     "model.attention_resolution": -1, "model.upsample": "bilinear",
     "model.downsample": "avgpool", "model.expansion": 0, "model.cardinality": 0,
-    "model.blocks_per_stage": 0,
+    "model.blocks_per_stage": 0, "feedback.weight": -1.0,
 }
 
 

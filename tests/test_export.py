@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 
 from configs import fashion_mnist_dcgan
-from pgen import (catalog, config as config_lib, export, generators, interpolate, postprocess,
-                  reviews, sharding)
+from pgen import (catalog, checkpointing, config as config_lib, export, generators, interpolate,
+                  postprocess, reviews, sharding)
 from pgen.errors import ArgumentError
 from pgen.generate import generate
 from pgen.state import build
@@ -53,7 +53,7 @@ def test_export_holds_the_ema_generator_alone_and_its_record(exported, smoke_run
     assert json.load(f) == record
   assert record["image_shape"] == [32, 32, 1] and record["latent_dim"] == 16
   assert record["source_step"] == 6 and record["truncation"] is None
-  assert record["source_checkpoint_sha256"] == export.checkpoint_sha256(smoke_run, 6)
+  assert record["source_checkpoint_sha256"] == checkpointing.checkpoint_sha256(smoke_run, 6)
   assert re.fullmatch(r"[0-9a-f]{64}", record["source_checkpoint_sha256"])
   params = ocp.StandardCheckpointer().restore(os.path.abspath(os.path.join(out, "params")))
   assert set(params) == {"params", "batch_stats"}  # No optimizer state, no discriminator.

@@ -17,12 +17,13 @@ LAYERS = {
     "loop and command libraries": ["pgen.train", "pgen.generate", "pgen.evaluation.evaluate",
                                    "pgen.export", "pgen.catalog", "pgen.interpolate",
                                    "pgen.style_mixing", "pgen.reproduce", "pgen.compare",
-                                   "pgen.sweeps", "pgen.sweep_launch", "pgen.sweep_jobs"],
+                                   "pgen.sweeps", "pgen.sweep_launch", "pgen.sweep_jobs",
+                                   "pgen.review_app", "pgen.simulated_reviewer"],
     "step, evaluation, sampling, config": [
         "pgen.compiled_step", "pgen.objectives", "pgen.step_spec", "pgen.monitoring",
         "pgen.recovery", "pgen.samples", "pgen.generators", "pgen.checkpointing",
         "pgen.config", "pgen.evaluation.scoring", "pgen.evaluation.reference",
-        "pgen.evaluation.extractors", "pgen.evaluation.memorization"],
+        "pgen.evaluation.extractors", "pgen.evaluation.memorization", "pgen.acceptance"],
     "state, models, data, feature networks": [
         "pgen.state", "pgen.models", "pgen.augment", "pgen.ada_pipeline", "pgen.losses",
         "pgen.regularizers", "pgen.schedules",
@@ -33,7 +34,7 @@ LAYERS = {
     "leaves": ["pgen.errors", "pgen.pixels", "pgen.chunks", "pgen.compiler", "pgen.sharding",
                "pgen.distributed", "pgen.run_record", "pgen.data.options", "pgen.data.images",
                "pgen.data.report", "pgen.performance", "pgen.postprocess", "pgen.evaluation",
-               "pgen.config_keys", "pgen.metrics_file", "pgen.reporting", "pgen"],
+               "pgen.config_keys", "pgen.metrics_file", "pgen.reporting", "pgen.reviews", "pgen"],
 }
 
 

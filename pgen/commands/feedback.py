@@ -3,7 +3,7 @@ a model of P(accept | sample) that `generate --accept` filters catalogs with and
 `train --config.feedback.acceptance=DIR` fine-tunes the generator towards.
 
     python -m pgen feedback fit --reviews exports/fmnist/reviews.sqlite \
-        --out exports/fmnist/acceptance [--generator exports/fmnist]
+        --out exports/fmnist/acceptance [--generator exports/fmnist] [--features latent]
 
 prints the cross-validated AUC (overall and per class) and a calibration table, and writes
 DIR/acceptance.json (the model, the ratings it saw, the report). The samples are rendered
@@ -19,6 +19,11 @@ flags.DEFINE_string("reviews", None, "The ratings: a reviews.sqlite of `python -
 flags.DEFINE_string("out", None, "Directory for acceptance.json.")
 flags.DEFINE_string("generator", None, "The rated generator's export or workdir, when it is "
                     "no longer where the database says.")
+flags.DEFINE_enum("features", "auto", ("auto", "image", "latent"),
+                  "What the model judges: image (the Fashion-MNIST classifier's features of "
+                  "32x32 grayscale images; also a fine-tuning reward), latent (the sample's "
+                  "latent z; any generator, rejection sampling of that generator alone), or "
+                  "auto (image where the images allow it).")
 flags.mark_flags_as_required(["reviews", "out"])
 FLAGS = flags.FLAGS
 
@@ -31,10 +36,10 @@ def main(argv) -> None:
   store = reviews.ReviewStore.read(FLAGS.reviews)
   record = store.generator
   source = FLAGS.generator or record.source
-  acceptance.check_image_shape(record.image_shape, source)
+  acceptance.feature_kind(FLAGS.features, record.image_shape)
   is_export = generators.is_export(source)
   generator = generators.load(source, None if is_export else record.step)
-  model, report = acceptance.fit(store, generator)
+  model, report = acceptance.fit(store, generator, FLAGS.features)
   path = model.save(FLAGS.out)
   print(acceptance.format_report(report))
   print(f"Wrote {path}.")

@@ -170,6 +170,41 @@ def test_a_saved_model_gives_the_same_probabilities_and_its_reward_is_their_log(
   np.testing.assert_allclose(np.exp(log_p), model.probability(images, None), atol=1e-4)
 
 
+def test_a_latent_model_judges_the_generator_that_was_rated_and_no_other(
+    generator, smoke_run, tmp_path):
+  """Acceptance models on the latent z: for images the feature network does not take
+  (another shape, RGB), rejection sampling of the rated generator alone."""
+  store = reviews.ReviewStore.open(str(tmp_path / "r.sqlite"), generator)
+  latents = np.asarray(generators.latents_for_seeds(generator, range(200)))
+  for seed in range(200):
+    store.rate(reviews.Rating(seed=seed, label=0, accepted=bool(latents[seed, 0] > 0),
+                              reviewer="anna"))
+  model, report = acceptance.fit(store, generator, features="latent")
+  assert report["features"] == "latent" and report["cv_auc"] > 0.95, report
+  loaded = acceptance.AcceptanceModel.load(model.save(str(tmp_path / "acc")))
+  assert loaded.features == "latent" and "feature_network" not in loaded.record
+  rule = catalog.Acceptance(loaded, 0.5, max_candidates=100)
+  catalog.write_catalog(generator, str(tmp_path / "catalog"), 10, acceptance=rule)
+  with open(tmp_path / "catalog" / "manifest.csv") as f:
+    seeds = [int(row["seed"]) for row in csv.DictReader(f)]
+  fresh = np.asarray(generators.latents_for_seeds(generator, range(max(seeds) + 1)))
+  images = generator.render(fresh, None)
+  assert acceptance.auc(loaded.probability(images, None, fresh), fresh[:, 0] > 0) > 0.95
+  np.testing.assert_array_equal(
+      np.flatnonzero(loaded.probability(images, None, fresh) >= 0.5), seeds)
+  with pytest.raises(ArgumentError, match="judges the latents of the generator that was rated"):
+    loaded.check_generator(generators.load(smoke_run, step=3))
+  with pytest.raises(ConfigError, match="judges latents"):
+    acceptance.reward_of(str(tmp_path / "acc"), generator.image_shape, 0)
+
+
+def test_images_the_feature_network_cannot_take_get_latent_features():
+  assert acceptance.feature_kind("auto", (32, 32, 1)) == "image"
+  assert acceptance.feature_kind("auto", (64, 48, 3)) == "latent"
+  with pytest.raises(ArgumentError, match="Use --features=latent"):
+    acceptance.feature_kind("image", (64, 48, 3))
+
+
 def test_too_few_ratings_say_how_many_more(generator, tmp_path):
   store = reviews.ReviewStore.open(str(tmp_path / "r.sqlite"), generator)
   for seed in range(30):
