@@ -8,7 +8,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
+from PIL import Image, ImageDraw
 
+from bench import make_rgb_catalog
 from tests.helpers import product_photos
 from conftest import ROOT
 from configs import folder_dcgan
@@ -180,16 +182,25 @@ def test_nothing_usable_is_an_error_with_the_reasons(tmp_path):
 
 
 def test_prepare_command_prints_the_report_and_the_pipeline_reads_it(tmp_path):
+  """A narrow product on a large photo is kept (the size rule reads the photo as given),
+  a small photo is skipped, and a log that is not a terminal holds pgen's lines alone."""
   src, out = tmp_path / "photos", tmp_path / "tfds"
   product_photos.make_catalog(str(src), per_class=4)
   (src / "tops" / "broken.webp").write_bytes(b"RIFF0000WEBP")
+  trousers = Image.new("RGB", (100, 100), (255, 255, 255))
+  ImageDraw.Draw(trousers).rectangle((39, 17, 60, 82), fill=(40, 40, 90))  # 22x66 px.
+  product_photos.save(trousers, str(src / "tops" / "trousers.png"))
+  product_photos.save(product_photos.product(5, size=(36, 30), margin=2),
+                      str(src / "tops" / "small.png"))
   result = subprocess.run(
       [sys.executable, "-m", "pgen", "prepare", f"--src={src}", "--name=cli_catalog",
-       f"--out={out}", "--min_size=40"],
+       f"--out={out}"],
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
-  assert "| tops | 3 |" in result.stdout and "tops/broken.webp | corrupt" in result.stdout
-  assert "tops/002.png | too_small | too small: 32x32 px after trimming" in result.stdout
+  assert "| tops | 5 | 5 |" in result.stdout and "tops/broken.webp | corrupt" in result.stdout
+  assert "tops/small.png | too_small | too small: the photo is 36x30 px" in result.stdout
+  assert "Downloading and preparing" not in result.stdout + result.stderr
+  assert "\x1b" not in result.stdout + result.stderr
   assert os.path.isfile(out / "cli_catalog" / "1.0.0" / "report.md")
   config = folder_dcgan.get_config("smoke")
   config.data.name, config.data.data_dir, config.batch_size = "cli_catalog", str(out), 4
@@ -198,3 +209,34 @@ def test_prepare_command_prints_the_report_and_the_pipeline_reads_it(tmp_path):
   assert info.image_shape == (32, 24, 3) and info.class_names == ("bags", "shoes", "tops")
   batch = next(pipeline.local_dataset(builder, config, start_step=0).as_numpy_iterator())
   assert batch["image"].shape == (4, 32, 24, 3)
+
+
+def test_an_rgb_catalog_made_from_fashion_mnist_keeps_its_narrow_products(tmp_path):
+  """bench/make_rgb_catalog.py's photos (5 categories x 4 colours, mixed sizes and formats,
+  mostly portrait, labels.csv beside them) go through `prepare` whole: trousers are narrow
+  once trimmed, and none is too small; colour is an attribute, and the dye is kept."""
+  src = tmp_path / "photos"
+  counts = make_rgb_catalog.make_catalog(str(src), 3)
+  assert len(counts) == 20 and set(counts.values()) == {3}
+  assert {name.rsplit(".", 1)[1] for _, _, names in os.walk(src) for name in names} == {
+      "jpg", "png", "webp", "csv"}
+  report = folder.prepare(str(src), "rgb_catalog", out=str(tmp_path / "tfds"),
+                          labels_csv=str(src / "labels.csv"), workers=1)
+  assert report["skipped"] == [] and report["not_images"] == []
+  assert report["counts"]["kept"] + report["counts"]["duplicates"] == 60
+  assert set(report["classes"]) == {"bag", "dress", "sneaker", "trouser", "tshirt"}
+  assert set(report["attributes"]["colour"]) == {"blue", "green", "red", "yellow"}
+  assert report["trimmed_per_class"]["trouser"] == report["classes"]["trouser"]
+  assert report["median_aspect"] < 1  # Portrait frames.
+  builder = tfds.builder("rgb_catalog", data_dir=str(tmp_path / "tfds"))
+  colours = builder.info.features["colour"].names
+  widths = []
+  for example in tfds.as_numpy(builder.as_dataset(split="train")):
+    image = example["image"].astype(np.float32)
+    red, green, blue = image[image.min(-1) < 200].mean(0)  # The product, not the white.
+    dyed = {"red": red > max(green, blue), "green": green > max(red, blue),
+            "blue": blue > max(red, green), "yellow": blue < min(red, green)}
+    assert dyed[colours[example["colour"]]], example["file_name"]
+    if example["file_name"].startswith(b"trouser/"):
+      widths.append(image.shape[1] / image.shape[0])
+  assert max(widths) < 0.8  # Trousers stay narrow: what was once refused as too small.

@@ -17,7 +17,8 @@ flags.DEFINE_string("labels", None, "CSV with `file` (relative to --src), option
                     "(else the subfolder) and attribute columns (extra labels).")
 flags.DEFINE_bool("trim", True, "Crop uniform borders (product whitespace).")
 flags.DEFINE_bool("dedup", True, "Drop exact and near-exact copies (perceptual hash).")
-flags.DEFINE_integer("min_size", 32, "Skip images whose shorter side is smaller.")
+flags.DEFINE_integer("min_size", 32, "Skip photos whose shorter side, as given (before "
+                     "trimming), is smaller.")
 flags.DEFINE_integer("max_size", 1024, "Shrink longer sides to this; 0 = keep all sizes.")
 flags.DEFINE_enum("encoding", "png", ["png", "jpeg"], "How images are stored.")
 flags.DEFINE_string("dataset_version", None, "e.g. 1.0.0 (default: the next one).")

@@ -30,7 +30,9 @@ class CleanOptions:
   trim: bool = True  # Crop uniform borders (product whitespace) of any colour.
   trim_tolerance: int = 24  # Largest channel difference from the border colour that is border
   # (JPEG noise near edges reaches about 20 at quality 70).
-  min_size: int = 32  # Shorter side (after trimming) below this: skipped as too small.
+  # Shorter side of the photo as given (before trimming) below this: skipped as too small.
+  # A thin product (trousers, a belt) on a large photo is kept however narrow it is.
+  min_size: int = 32
   max_size: int = 1024  # Longer side above this is shrunk to it (Lanczos); 0 keeps every size.
   encoding: str = "png"  # How cleaned images are stored: "png" (lossless) or "jpeg" (q=95).
 
@@ -167,6 +169,11 @@ def clean_image(path: str, options: CleanOptions, *, encode: bool = False) -> Cl
   if box == ():
     result.problem, result.reason = "blank", "blank: the whole image is one colour"
     return result
+  if min(image.size) < options.min_size:
+    result.problem = "too_small"
+    result.reason = (f"too small: the photo is {image.size[0]}x{image.size[1]} px, shorter "
+                     f"side under --min_size={options.min_size}")
+    return result
   if options.trim and box is not None and box != (0, 0, *image.size):
     image, result.trimmed = image.crop(box), True
   width, height = image.size
@@ -176,12 +183,6 @@ def clean_image(path: str, options: CleanOptions, *, encode: bool = False) -> Cl
                          Image.LANCZOS)
     result.downscaled = True
   result.stored_size = image.size
-  if min(image.size) < options.min_size:
-    after = " after trimming" if result.trimmed else ""
-    result.problem = "too_small"
-    result.reason = (f"too small: {image.size[0]}x{image.size[1]} px{after}, shorter side "
-                     f"under --min_size={options.min_size}")
-    return result
   stored = np.asarray(image)
   result.pixel_sha256 = hashlib.sha256(
       np.asarray(stored.shape, np.int64).tobytes() + stored.tobytes()).hexdigest()

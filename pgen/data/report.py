@@ -69,6 +69,8 @@ def build_report(*, dataset: dict, options: dict, image_files: list, kept: list,
       "converted": [{"file": c.file, "conversion": c.result.conversion}
                     for c in kept if c.result.conversion],
       "trimmed": sum(c.result.trimmed for c in kept),
+      "trimmed_per_class": dict(sorted(collections.Counter(
+          c.label for c in kept if c.result.trimmed).items())),
       "downscaled": sum(c.result.downscaled for c in kept),
       "size_histogram": histogram([min(c.result.stored_size) for c in kept], SIZE_BINS),
       "aspect_histogram": histogram(aspects, ASPECT_BINS),
@@ -106,7 +108,9 @@ def report_markdown(report: dict) -> str:
       f"is {report['median_aspect']:.2f}: `--config.data.resolution=\"({height}, {width})\"` "
       "keeps it at about 64 pixels.", "",
       "## Images per class", ""]
-  lines += _table(["class", "images"], sorted(report["classes"].items()))
+  lines += _table(["class", "images", "borders trimmed"],
+                  [(name, count, report["trimmed_per_class"].get(name, 0))
+                   for name, count in sorted(report["classes"].items())])
   for column, values in report["attributes"].items():
     lines += ["", f"## Attribute `{column}`", ""]
     lines += _table(["value", "images"], sorted(values.items()))

@@ -176,6 +176,9 @@ def scan_folder(src: str, labels_csv: str | None = None) -> FolderScan:
   refused at once."""
   image_files, not_images, bad_names = _walk(src)
   labels = read_labels_csv(labels_csv) if labels_csv else None
+  if labels_csv:  # The labels CSV kept beside the photos is no stray file.
+    own = os.path.relpath(os.path.abspath(labels_csv), os.path.abspath(src))
+    not_images = [name for name in not_images if name != own]
   candidates, unlabelled = _label(src, image_files, labels)
   return FolderScan(
       image_files=image_files, not_images=not_images, candidates=candidates,

@@ -12,9 +12,12 @@ it reads its own datasets (`tfds.builder("NAME:1.0.0", data_dir=...)`); manifest
 there (every source file's SHA-256 and fate) marks it as written by `prepare`.
 """
 
+import contextlib
+import io
 import json
 import os
 import re
+import sys
 import tempfile
 
 import tensorflow_datasets as tfds
@@ -130,7 +133,11 @@ def write_dataset(src: str, name: str, version: str, data_dir: str, kept: list,
                  f"({len(kept)} images, {len(class_names)} classes).")
   builder = _builder(name, version, class_names, attributes, options.encoding, description,
                      generate, data_dir)
-  with tempfile.TemporaryDirectory() as downloads:
+  if not sys.stderr.isatty():
+    tfds.disable_progress_bar()  # Its redrawn bars are escape codes in a log file.
+  # TFDS prints "Downloading and preparing dataset Unknown size ..." and where it wrote the
+  # dataset to stdout; `prepare` reports what it wrote in its own words.
+  with tempfile.TemporaryDirectory() as downloads, contextlib.redirect_stdout(io.StringIO()):
     builder.download_and_prepare(
         download_dir=downloads,
         download_config=tfds.download.DownloadConfig(
