@@ -225,7 +225,8 @@ def test_processes_read_disjoint_rows_that_make_up_the_single_process_batch(
 
 def test_processes_started_together_prepare_fashion_mnist_once(tmp_path):
   """Two processes find Fashion-MNIST unprepared in one data_dir at once (a sweep's parallel
-  points on a fresh machine): one prepares it, the other waits and reads it."""
+  points on a fresh machine): one prepares it, the other waits and reads it; their logs
+  hold no TFDS progress bars or prints."""
   code = ("import sys; from configs import fashion_mnist_dcgan; from pgen.data import sources; "
           "config = fashion_mnist_dcgan.get_config(); config.data.data_dir = sys.argv[1]; "
           "print(sources.get_builder(config.data).info.splits['train'].num_examples)")
@@ -236,4 +237,5 @@ def test_processes_started_together_prepare_fashion_mnist_once(tmp_path):
   for process in processes:
     out, err = process.communicate(timeout=600)
     assert process.returncode == 0, err[-3000:]
-    assert out.split()[-1] == "60000"
+    assert out.split() == ["60000"]
+    assert "\x1b" not in err and "Downloading and preparing" not in out + err

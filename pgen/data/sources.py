@@ -132,7 +132,8 @@ def prepare_fashion_mnist_offline(manual_dir: str, data_dir) -> None:
     _decompress_and_verify(src, local[name], name)
   logging.info("Preparing fashion_mnist offline from %s into %s", manual_dir,
                builder.data_dir_root)
-  _OfflineFashionMNIST(local_files=local, data_dir=data_dir).download_and_prepare()
+  with tfds_writer.quiet_build():
+    _OfflineFashionMNIST(local_files=local, data_dir=data_dir).download_and_prepare()
   shutil.rmtree(staging)
 
 

@@ -111,6 +111,17 @@ def _builder(name, version, class_names, attributes, encoding, description, gene
   return FolderDataset(data_dir=data_dir)
 
 
+@contextlib.contextmanager
+def quiet_build():
+  """Around a TFDS `download_and_prepare`: its progress bars only on a terminal (in a log
+  file their redrawing is escape codes), and none of its prints ("Downloading and preparing
+  dataset Unknown size ...", where it wrote the dataset): pgen says what it built."""
+  if not sys.stderr.isatty():
+    tfds.disable_progress_bar()
+  with contextlib.redirect_stdout(io.StringIO()):
+    yield
+
+
 def write_dataset(src: str, name: str, version: str, data_dir: str, kept: list,
                   attribute_features: list, options: images.CleanOptions, workers: int):
   """Writes the kept candidates (analysed, deduplicated) as the TFDS dataset `name`
@@ -133,11 +144,7 @@ def write_dataset(src: str, name: str, version: str, data_dir: str, kept: list,
                  f"({len(kept)} images, {len(class_names)} classes).")
   builder = _builder(name, version, class_names, attributes, options.encoding, description,
                      generate, data_dir)
-  if not sys.stderr.isatty():
-    tfds.disable_progress_bar()  # Its redrawn bars are escape codes in a log file.
-  # TFDS prints "Downloading and preparing dataset Unknown size ..." and where it wrote the
-  # dataset to stdout; `prepare` reports what it wrote in its own words.
-  with tempfile.TemporaryDirectory() as downloads, contextlib.redirect_stdout(io.StringIO()):
+  with tempfile.TemporaryDirectory() as downloads, quiet_build():
     builder.download_and_prepare(
         download_dir=downloads,
         download_config=tfds.download.DownloadConfig(
