@@ -172,7 +172,7 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   """Trains `config` to the last of `minutes` of training time, scoring at every point of
   `minutes` and of `kimg` it reaches; with `workdir`, leaves the final state there as a run."""
   import jax  # noqa: PLC0415
-  from pgen import config as config_lib, data, samples, sharding  # noqa: PLC0415
+  from pgen import config as config_lib, data, models, samples, sharding  # noqa: PLC0415
   from pgen.evaluation.scoring import Evaluator  # noqa: PLC0415
   from pgen.compiled_step import compile_train_step  # noqa: PLC0415
   from pgen.state import build  # noqa: PLC0415
@@ -182,6 +182,7 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   config = config_lib.resolve(config)
   mesh = sharding.make_mesh()
   dataset = data.open_dataset(config)
+  config = models.for_dataset(config, dataset.info.num_classes)
   setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
   train_step = compile_train_step(config, setup, mesh)
   state = setup.init()

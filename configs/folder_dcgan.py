@@ -6,8 +6,11 @@ r"""DCGAN on your own catalog photos, made into a TFDS dataset by `python -m pge
         [--config.data.resolution="(64, 48)"]
 
 The default shape is portrait 3:4 (64 high, 48 wide), common for fashion; `prepare`'s
-report suggests the resolution that matches your catalog's median aspect. Everything not
-set here is pgen's defaults (`base` in configs/fashion_mnist_dcgan.py); `:smoke` shrinks it.
+report suggests the resolution that matches your catalog's median aspect. The recipe is
+the default job's (`use_default_recipe` in configs/fashion_mnist_dcgan.py, the best that
+bench/QUALITY.md measured), class-conditional when the catalog has two or more categories
+(`model.conditioning="auto"`: a projection D, conditional BatchNorm in G), so `generate
+--class` asks for a category. `:smoke` shrinks it to pgen's defaults at a small size.
 """
 
 import ml_collections
@@ -17,6 +20,9 @@ from configs import fashion_mnist_dcgan
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config = fashion_mnist_dcgan.base(variant)
+  if not variant:
+    fashion_mnist_dcgan.use_default_recipe(config)
+  config.model.conditioning = "auto"  # Projection with two or more categories, else none.
   config.data.name = "my_catalog"  # The --name given to `prepare`.
   config.data.resolution = (64, 48)  # (height, width); e.g. (64, 64), (48, 64), (96, 64).
   config.data.resize = "pad"  # Keep each product's shape; pad to the frame's aspect.

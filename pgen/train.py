@@ -25,7 +25,7 @@ from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
 from pgen import checkpointing, config as config_lib, data, metrics_file, performance, recovery
-from pgen import run_record, samples, sharding
+from pgen import models, run_record, samples, sharding
 from pgen.compiled_step import compile_train_step
 from pgen.evaluation.scoring import Evaluator
 from pgen.monitoring import MetricWindow, NonFiniteLossError, StopRequests, Throughput  # noqa: F401
@@ -78,6 +78,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   mesh = sharding.make_mesh()
   sharding.check_batch_size(config.batch_size, mesh)
   dataset = data.open_dataset(config)
+  config = models.for_dataset(config, dataset.info.num_classes)
   setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
   is_chief = jax.process_index() == 0
   with run_record.workdir_lock(workdir) if is_chief else contextlib.nullcontext():

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from configs import fashion_mnist_dcgan
-from pgen.models import build_models, layers, resnet
+from pgen.models import build_models, for_dataset, layers, resnet
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
 
@@ -265,3 +265,15 @@ def test_resnet_widths_double_towards_the_base_and_are_capped():
   assert resnet.attention_resolutions((128, 128)) == (8, 16, 32, 64)
   assert resnet.attention_resolutions((64, 48)) == (16, 32)
   assert layers.num_blocks((64, 48)) == 3
+
+
+def test_auto_conditioning_is_a_projection_for_two_or_more_classes_and_none_for_one():
+  config = fashion_mnist_dcgan.get_config("smoke")
+  config.model.conditioning = "auto"
+  assert for_dataset(config, 3).model.conditioning == "projection"
+  assert for_dataset(config, 1).model.conditioning == "none"
+  assert config.model.conditioning == "auto"  # A copy is decided, not the config given.
+  with pytest.raises(ValueError, match="models.for_dataset"):
+    build_models(config, (32, 32, 1), 3)
+  config.model.conditioning = "acgan"
+  assert for_dataset(config, 1) is config

@@ -3,6 +3,7 @@ stylegan2, r3gan) with `CONFIG_KEYS`, `CONFIG_RULES`, `build` and `GENERATION_OP
 
     config_keys(), config_rules()    # every model key and rule, for pgen.config.resolve
     generation_options("stylegan2")  # ("truncation", "noise_mode"): what generate may set
+    config = for_dataset(config, num_classes=10)  # model.conditioning="auto" decided
     generator, discriminator = build_models(config, image_shape=(32, 32, 1), num_classes=10)
     images = generator.apply(g_variables, z, labels, train=False)           # (B, H, W, C)
     logits, class_logits = discriminator.apply(d_variables, images, labels)  # (B,), None
@@ -27,6 +28,7 @@ from pgen.models import layers
 
 FAMILIES = ("dcgan", "resnet", "stylegan2", "r3gan")
 CONDITIONINGS = layers.CONDITIONINGS
+AUTO_CONDITIONING = "auto"  # Projection with 2 or more classes, else none.
 
 SHARED_KEYS = (
     Key("model.name", "dcgan",
@@ -45,7 +47,9 @@ SHARED_KEYS = (
     Key("model.conditioning", "none",
         "Class conditioning: \"none\", \"projection\" (projection D, the SNGAN/BigGAN choice) "
         "or \"acgan\" (an auxiliary classifier head in D); both give G conditional BatchNorm "
-        "(r3gan: a label embedding joined to z).", one_of(CONDITIONINGS)),
+        "(r3gan: a label embedding joined to z). \"auto\": projection when the dataset has "
+        "2 or more classes, else none (the folder configs); the run records which.",
+        one_of((*CONDITIONINGS, AUTO_CONDITIONING))),
     Key("model.d_spectral_norm", False,
         "Spectral norm in D: the usual pairing with the hinge loss."),
     Key("model.g_spectral_norm", False, "Spectral norm in G too, as BigGAN does."),
@@ -107,11 +111,25 @@ def generation_options(name: str) -> tuple[str, ...]:
   return family(name).GENERATION_OPTIONS
 
 
+def for_dataset(config: ml_collections.ConfigDict,
+                num_classes: int) -> ml_collections.ConfigDict:
+  """`config` with model.conditioning="auto" made what it means for a dataset of
+  `num_classes` classes (a copy; `config` itself when there is nothing to decide)."""
+  if config.model.conditioning != AUTO_CONDITIONING:
+    return config
+  config = config.copy_and_resolve_references()
+  config.model.conditioning = "projection" if num_classes >= 2 else "none"
+  return config
+
+
 def build_models(config: ml_collections.ConfigDict, image_shape, num_classes: int = 0):
   """(generator, discriminator) for `config.model`, images of `image_shape` (height, width,
   channels) and a dataset with `num_classes` classes (0: no labels). Their layers compute in
   `model.dtype` and store parameters in `model.param_dtype`."""
   conditioning = config.model.conditioning
+  if conditioning == AUTO_CONDITIONING:
+    raise ValueError("model.conditioning='auto' is decided by the dataset: pass the config "
+                     "through models.for_dataset(config, num_classes) first.")
   if conditioning != "none" and num_classes < 2:
     raise ConfigError(
         f"model.conditioning={conditioning!r} needs a labelled dataset, but "

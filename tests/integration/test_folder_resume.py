@@ -49,14 +49,16 @@ def test_non_square_run_trains_and_samples_at_the_catalog_aspect(config, tmp_pat
     info = json.load(f)
   assert info["image_shape"] == [32, 24, 3] and info["class_names"] == ["bags", "shoes", "tops"]
   with open(os.path.join(workdir, "config.json")) as f:
-    recorded = json.load(f)["data"]
-  assert (recorded["resize"], recorded["resize_filter"]) == ("pad", "bilinear")
+    recorded = json.load(f)
+  assert (recorded["data"]["resize"], recorded["data"]["resize_filter"]) == ("pad", "bilinear")
+  # model.conditioning="auto" on three categories: the run is conditional, and records it.
+  assert recorded["model"]["conditioning"] == "projection"
   # 16 samples in a 4x4 grid of 32x24 tiles with 1-pixel borders, enlarged 2x.
   grid = Image.open(os.path.join(workdir, "samples", "step_00000006.png"))
   assert grid.size == (2 * (4 * 25 + 1), 2 * (4 * 33 + 1)) and grid.mode == "RGB"
-  generate(workdir, num=5, out=str(tmp_path / "s.npz"))
-  samples = np.load(tmp_path / "s.npz")["images"]
-  assert samples.shape == (5, 32, 24, 3)
+  generate(workdir, num=5, out=str(tmp_path / "s.npz"), class_name="shoes")
+  samples = np.load(tmp_path / "s.npz")
+  assert samples["images"].shape == (5, 32, 24, 3) and list(samples["labels"]) == [1] * 5
 
 
 def test_resume_mid_epoch_equals_straight_through(config, tmp_path):
