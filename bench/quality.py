@@ -183,7 +183,8 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   mesh = sharding.make_mesh()
   dataset = data.open_dataset(config)
   config = models.for_dataset(config, dataset.info.num_classes)
-  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
+  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes,
+                label_sizes=dataset.info.label_sizes)
   train_step = compile_train_step(config, setup, mesh)
   state = setup.init()
   batches = dataset.batches(config, mesh, start_step=0)

@@ -32,6 +32,12 @@ from pgen.evaluation import extractors
 VERSION = 2
 
 
+def _distinct_names(keys) -> str | None:
+  if not all(isinstance(k, str) and k for k in keys) or len(set(keys)) != len(keys):
+    return "must name distinct features, e.g. (\"label\", \"colour\")"
+  return None
+
+
 def _resolution(value) -> str | None:
   try:
     data_options.target_size(value)
@@ -74,6 +80,11 @@ _DATA_KEYS = (
     Key("data.pad_value", 0,
         "Grey level of the padding; Fashion-MNIST's background is black.", between(0, 255)),
     Key("data.label_key", "label", "The ClassLabel feature that is the class; \"\" for none."),
+    Key("data.label_keys", (),
+        "ClassLabel features conditioned on jointly, e.g. (\"label\", \"colour\") from "
+        "`prepare --labels` with a colour column: each combination is a class "
+        "(\"label=dress,colour=red\"), embedded per attribute. Empty: data.label_key alone.",
+        _distinct_names),
     Key("data.data_dir", None, "The TFDS data_dir; None = TFDS's default.", kind=str),
     Key("data.manual_dir", "/usr/share/datasets/fashion-mnist",
         "Where the four original IDX files are looked for when preparing Fashion-MNIST "

@@ -16,6 +16,7 @@ import numpy as np
 from absl import logging
 
 from pgen import catalog, generators, samples
+from pgen.data import options as data_options
 from pgen.errors import ArgumentError
 
 
@@ -29,30 +30,74 @@ def class_index(class_name: str, class_names) -> int:
                       f"{len(class_names)} or one of {list(class_names)}.", argument="class")
 
 
-def class_label(generator: generators.TrainedGenerator, class_name: str | None) -> int | None:
-  """The label `--class` asks for (None without it); an error for an unconditional one."""
-  if class_name is None:
+def condition_label(spec: str, class_names) -> int:
+  """The label of a condition `KEY=VALUE[,KEY=VALUE...]` (values by name or index): for one
+  attribute the key is `label` (label=Dress); for labels that combine attributes
+  (data.label_keys) every attribute is named (label=dress,colour=red)."""
+  combined = bool(class_names) and "=" in class_names[0]
+  attributes = {}  # key -> its values, in order.
+  for name in class_names if combined else ():
+    for key, value in data_options.parse_combination(name).items():
+      values = attributes.setdefault(key, [])
+      if value not in values:
+        values.append(value)
+  keys = list(attributes) if combined else ["label"]
+  try:
+    asked = data_options.parse_combination(spec)
+  except ValueError as error:
+    raise ArgumentError(f"condition={spec}: {error} the keys are {', '.join(keys)}.",
+                        argument="condition") from None
+  if set(asked) - set(keys) or (combined and set(asked) != set(keys)):
+    raise ArgumentError(f"condition={spec} must name every key once; the keys are "
+                        f"{', '.join(keys)} (e.g. {class_names[0] if combined else 'label=0'}).",
+                        argument="condition")
+  if not combined:
+    return class_index(asked["label"], class_names)
+  values = {}
+  for key, value in asked.items():
+    known = attributes[key]
+    if value.isdigit() and int(value) < len(known):
+      value = known[int(value)]
+    if value not in known:
+      raise ArgumentError(f"condition={spec}: {key}={value} is not a value of this run; use "
+                          f"an index below {len(known)} or one of {known}.",
+                          argument="condition")
+    values[key] = value
+  return list(class_names).index(",".join(f"{key}={values[key]}" for key in keys))
+
+
+def class_label(generator: generators.TrainedGenerator, class_name: str | None,
+                condition: str | None = None) -> int | None:
+  """The label `--class` (a class name or index) or `--condition` (condition_label) asks
+  for, None without them; an error for an unconditional generator."""
+  if class_name is None and condition is None:
     return None
+  argument = "class" if condition is None else "condition"
   if not generator.conditional:
-    raise ArgumentError(f"class needs a class-conditional run; {generator.source} has no "
-                        "classes (model.conditioning='none').", argument="class")
+    raise ArgumentError(f"{argument} needs a class-conditional run; {generator.source} has "
+                        "no classes (model.conditioning='none').", argument=argument)
+  if class_name is not None and condition is not None:
+    raise ArgumentError("condition and --class both name the class; give one.",
+                        argument="condition")
+  if condition is not None:
+    return condition_label(condition, generator.class_names)
   return class_index(class_name, generator.class_names)
 
 
 def generate(source: str, num: int, out: str, *, step: int | None = None, seed: int = 0,
-             class_name: str | None = None,
+             class_name: str | None = None, condition: str | None = None,
              options: generators.RenderOptions = generators.RenderOptions()) -> list[str]:
   """Writes `num` samples of a workdir's checkpoint at `step` (default latest) or of an
-  export to `out` (or, for a conditional .png without `class_name`, one grid per class);
-  returns the paths. `options`: StyleGAN2's truncation and noise mode."""
+  export to `out` (or, for a conditional .png without `class_name` or `condition`, one
+  grid per class); returns the paths. `options`: StyleGAN2's truncation and noise mode."""
   if not out.endswith((".png", ".npz")):
     raise ArgumentError(f"out={out} must end in .png (a grid) or .npz (arrays).",
                         argument="out")
   generator = generators.load(source, step, options)
   class_names = generator.class_names
-  label = class_label(generator, class_name)
+  label = class_label(generator, class_name, condition)
   labels = None if label is None else np.full((num,), label, np.int32)
-  per_class_grids = generator.conditional and class_name is None and out.endswith(".png")
+  per_class_grids = generator.conditional and label is None and out.endswith(".png")
   if per_class_grids:
     labels = np.repeat(np.arange(len(class_names), dtype=np.int32), num)
   elif generator.conditional and labels is None:

@@ -112,7 +112,8 @@ def restore_run_state(workdir: str, step: int | None = None):
   (default: the latest checkpoint)."""
   config, info = _run_files(workdir)
   mesh = sharding.make_mesh()
-  setup = build(config, mesh, tuple(info["image_shape"]), len(info["class_names"]))
+  setup = build(config, mesh, tuple(info["image_shape"]), len(info["class_names"]),
+                label_sizes=tuple(info.get("label_sizes", ())))
   manager = checkpointing.create_manager(workdir, read_only=True)
   state = checkpointing.restore_latest(manager, setup.abstract_state, step)
   if state is None:

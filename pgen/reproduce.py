@@ -153,14 +153,14 @@ def reproduce(run: str, *, steps: int | None = None, out: str | None = None) -> 
   step = _step_to_compare(manager, run, steps)
   out = out or os.path.join(run, "reproduce")
   _check_empty(out)
-  image_shape, num_classes = _data_info(run)
+  image_shape, num_classes, label_sizes = _data_info(run)
   mesh = sharding.make_mesh()
   warnings, exact_expected = _warnings(run, run_record.environment(mesh))
   for warning in warnings:
     logging.warning("Reproducing %s: %s.", run, warning)
   config.total_steps = step
   train_and_evaluate(config, out)
-  setup = build(config, mesh, image_shape, num_classes)
+  setup = build(config, mesh, image_shape, num_classes, label_sizes=label_sizes)
   old, new = (checkpointing.restore_latest(m, setup.abstract_state, step)
               for m in (manager, checkpointing.create_manager(out, read_only=True)))
   report = Report(run, out, step, exact_expected, warnings, compare_states(old, new))
@@ -205,16 +205,17 @@ def _check_empty(out: str) -> None:
                         "directory: remove it or pass another --out.", argument="out")
 
 
-def _data_info(original: str) -> tuple[tuple, int]:
-  """(image shape, number of classes) of the original's dataset, which the state's shapes
-  depend on."""
+def _data_info(original: str) -> tuple[tuple, int, tuple]:
+  """(image shape, number of classes, label sizes) of the original's dataset, which the
+  state's shapes depend on."""
   path = os.path.join(original, "data_info.json")
   if not os.path.isfile(path):
     raise RunNotFoundError(f"{path} is missing: {original} is not a complete pgen training "
                            "workdir (train writes it at start).")
   with open(path) as f:
     info = json.load(f)
-  return tuple(info["image_shape"]), len(info["class_names"])
+  return (tuple(info["image_shape"]), len(info["class_names"]),
+          tuple(info.get("label_sizes", ())))
 
 
 def _start_records(original: str) -> dict[str, dict]:

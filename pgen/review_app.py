@@ -38,7 +38,6 @@ from pgen.errors import ArgumentError
 from pgen.reviews import Rating, ReviewStore
 
 PAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "review_page.html")
-CONDITION_KEYS = ("label",)
 MAX_SEED = 2**32 - 1  # latents_for_seeds draws from uint32 seeds: larger ones would repeat.
 MAX_SAMPLES_PER_REQUEST = 100
 MAX_REVIEWER_CHARS = 100
@@ -49,19 +48,17 @@ _JSON_TYPES = {int: "integer", bool: "boolean", str: "string"}
 
 
 def parse_condition(spec: str, generator) -> int:
-  """The label of `--condition label=NAME_OR_INDEX` for `generator` (a TrainedGenerator or
+  """The label of `--condition label=NAME_OR_INDEX` (labels combining attributes: every
+  attribute, label=dress,colour=red) for `generator` (a TrainedGenerator or
   reviews.GeneratorRecord)."""
-  key, equals, value = spec.partition("=")
-  if not equals or key not in CONDITION_KEYS:
-    raise ArgumentError(f"condition={spec} is not KEY=VALUE with a known key; the keys are "
-                        f"{', '.join(CONDITION_KEYS)} (e.g. label=Dress).", argument="condition")
   if not generator.conditional:
     raise ArgumentError(f"condition={spec} needs a class-conditional generator; "
                         f"{generator.source} has no classes.", argument="condition")
   try:
-    return generate.class_index(value, generator.class_names)
+    return generate.condition_label(spec, generator.class_names)
   except ArgumentError as error:
-    raise ArgumentError(f"condition={spec}: {error}", argument="condition") from None
+    message = str(error) if str(error).startswith("condition=") else f"condition={spec}: {error}"
+    raise ArgumentError(message, argument="condition") from None
 
 
 class SampleImages:

@@ -134,9 +134,13 @@ def environment(mesh) -> dict:
 
 
 def write_data_info(workdir: str, info) -> None:
-  """data_info.json: what generate needs of the dataset (image shape, class names)."""
+  """data_info.json: what generate needs of the dataset (image shape, class names, and the
+  values of each attribute of combined labels)."""
+  content = {"image_shape": info.image_shape, "class_names": info.class_names}
+  if info.label_sizes:
+    content["label_sizes"] = info.label_sizes
   with open(os.path.join(workdir, "data_info.json"), "w") as f:
-    json.dump({"image_shape": info.image_shape, "class_names": info.class_names}, f)
+    json.dump(content, f)
 
 
 def acceptance_sha256(path: str) -> str:

@@ -139,11 +139,13 @@ class Setup:
 
 
 def build(config: ml_collections.ConfigDict, mesh, image_shape, num_classes: int = 0, *,
-          models=None) -> Setup:
+          label_sizes: tuple = (), models=None) -> Setup:
   """`num_classes`: the dataset's; used only when `model.conditioning` is not "none".
+  `label_sizes`: the values of each attribute its labels combine (InputInfo's), () for one.
   `models` (generator, discriminator) replaces the config's, e.g. with other layer kits."""
   num_classes = num_classes if config.model.conditioning != "none" else 0
-  generator, discriminator = models or build_models(config, image_shape, num_classes)
+  generator, discriminator = models or build_models(config, image_shape, num_classes,
+                                                    label_sizes)
   g_tx, d_tx = make_optimizers(config)
   abstract_state, init = state_factory(config, generator, discriminator, g_tx, d_tx, mesh,
                                        image_shape, num_classes)

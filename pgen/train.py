@@ -79,7 +79,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   sharding.check_batch_size(config.batch_size, mesh)
   dataset = data.open_dataset(config)
   config = models.for_dataset(config, dataset.info.num_classes)
-  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes)
+  setup = build(config, mesh, dataset.info.image_shape, dataset.info.num_classes,
+                label_sizes=dataset.info.label_sizes)
   is_chief = jax.process_index() == 0
   with run_record.workdir_lock(workdir) if is_chief else contextlib.nullcontext():
     manager = checkpointing.create_manager(workdir, config, item_handler=checkpoint_handler)

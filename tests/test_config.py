@@ -106,6 +106,7 @@ REFUSED = {
     "model.attention_resolution": -1, "model.upsample": "bilinear",
     "model.downsample": "avgpool", "model.expansion": 0, "model.cardinality": 0,
     "model.blocks_per_stage": 0, "feedback.weight": -1.0,
+    "data.label_keys": ("label", "label"),
 }
 
 

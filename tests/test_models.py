@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import fashion_mnist_dcgan
+from configs import fashion_mnist_dcgan, fashion_mnist_stylegan2
 from pgen.models import build_models, for_dataset, layers, resnet
 
 pytestmark = pytest.mark.usefixtures("fast_compile")
@@ -136,10 +136,11 @@ def test_spectral_norm_power_iteration_converges(name, network):
   model.apply(variables, inputs, labels, train=False)
 
 
-def test_conditional_batch_norm_at_init_equals_batch_norm():
+@pytest.mark.parametrize("sizes", [(4,), (2, 2)])  # Four classes, or two attributes of two.
+def test_conditional_batch_norm_at_init_equals_batch_norm(sizes):
   x = jax.random.normal(jax.random.PRNGKey(0), (8, 4, 4, 5)) * 3.0 + 1.0
   labels = jnp.array([0, 1, 2, 3, 0, 1, 2, 3])
-  conditional = layers.ConditionalBatchNorm(num_classes=4)
+  conditional = layers.ConditionalBatchNorm(sizes)
   cond_vars = conditional.init(jax.random.PRNGKey(1), x, labels, train=True)
   cond_out, _ = conditional.apply(cond_vars, x, labels, train=True, mutable=["batch_stats"])
   plain = nn.BatchNorm(use_running_average=False, momentum=layers.BATCH_NORM_MOMENTUM)
@@ -277,3 +278,49 @@ def test_auto_conditioning_is_a_projection_for_two_or_more_classes_and_none_for_
     build_models(config, (32, 32, 1), 3)
   config.model.conditioning = "acgan"
   assert for_dataset(config, 1) is config
+
+
+SIZES = (3, 2)  # Labels combining two attributes: label = first x 2 + second, 6 classes.
+
+
+@pytest.mark.parametrize("name", ["dcgan", "resnet", "stylegan2", "r3gan"])
+@pytest.mark.parametrize("conditioning", ["projection", "acgan"])
+def test_combined_labels_embed_each_attribute_so_every_combination_is_generable(
+    name, conditioning):
+  """Every family on labels of two attributes: one embedding row per attribute value, so a
+  combination never trained has its parts' embeddings; an AC-GAN head gives normalized
+  log-probabilities of the combinations, one factor per attribute."""
+  if name == "stylegan2":
+    config = fashion_mnist_stylegan2.get_config("smoke")
+    config.model.latent_dim, config.model.conditioning = LATENT_DIM, conditioning
+  else:
+    config = make_config(name, conditioning=conditioning, blocks_per_stage=1, cardinality=4,
+                         max_width=16)
+  config.model.minibatch_std = 0  # Any batch.
+  generator, discriminator = build_models(config, (32, 32, 1), 6, label_sizes=SIZES)
+  z = jax.random.normal(jax.random.PRNGKey(0), (6, LATENT_DIM))
+  labels = jnp.arange(6)
+  g_vars = generator.init(jax.random.PRNGKey(1), z, labels, train=False)
+  d_vars = discriminator.init(jax.random.PRNGKey(2), jnp.zeros((6, 32, 32, 1)), labels)
+  tables = [leaf.shape[0] for path, leaf in jax.tree_util.tree_flatten_with_path(
+      {**g_vars["params"], **d_vars["params"]})[0]
+            if any(getattr(p, "key", None) in ("embedding", "gain", "bias")
+                   for p in path[-1:]) and leaf.ndim == 2]
+  if name != "stylegan2":  # StyleGAN2 maps a multi-hot vector with a dense layer instead.
+    assert tables and set(tables) == {sum(SIZES)}, tables
+  images = generator.apply(g_vars, z, labels, train=False)
+  assert images.shape == (6, 32, 32, 1) and bool(jnp.all(jnp.isfinite(images)))
+  logits, class_logits = discriminator.apply(d_vars, images, labels)
+  assert logits.shape == (6,)
+  if conditioning == "acgan":
+    assert class_logits.shape == (6, 6)
+    np.testing.assert_allclose(jax.nn.logsumexp(class_logits, axis=-1), 0.0, atol=1e-5)
+    grid = class_logits.reshape(6, 3, 2)  # log p(first) + log p(second): rank one in exp.
+    np.testing.assert_allclose(grid[:, :, :1] - grid[:, :1, :1],
+                               grid[:, :, 1:] - grid[:, :1, 1:], atol=1e-5)
+
+
+def test_attribute_rows_split_a_combined_label_into_each_attribute_s_table_rows():
+  rows = layers.attribute_rows(jnp.arange(6), (3, 2))
+  np.testing.assert_array_equal(rows, [[0, 3], [0, 4], [1, 3], [1, 4], [2, 3], [2, 4]])
+  np.testing.assert_array_equal(layers.attribute_rows(jnp.array([7]), (10,)), [[7]])

@@ -5,6 +5,8 @@ no TensorFlow.
     python -m pgen generate --workdir runs/fmnist --num 64 --out grid.png
     python -m pgen generate --workdir runs/fmnist --num 10000 --out samples.npz
     python -m pgen generate --workdir runs/sngan --num 64 --out bags.png --class Bag
+    python -m pgen generate --workdir runs/shop --num 16 --out red_dresses.png \
+        --condition label=dress,colour=red          # a run on data.label_keys
     python -m pgen generate --export exports/fmnist --per_class 1000 --out catalog/ \
         [--postprocess autocontrast,sharpen,upscale=4]
     python -m pgen generate --export exports/fmnist --per_class 500 --out catalog/ \
@@ -28,6 +30,9 @@ flags.DEFINE_integer("num", 64, "How many images (per class for per-class grids)
 flags.DEFINE_integer("step", None, "--workdir: checkpoint step (default: the latest).")
 flags.DEFINE_integer("seed", 0, "Seed of the latents (catalogs: the first image's seed).")
 flags.DEFINE_string("class", None, "Conditional runs: class index or name of every sample.")
+flags.DEFINE_string("condition", None, "Conditional runs, instead of --class: KEY=VALUE of "
+                    "every sample, label=Dress; runs on combined labels (data.label_keys) "
+                    "name each attribute, label=dress,colour=red (names or indices).")
 flags.DEFINE_integer("per_class", None, "A catalog: this many PNGs per class in --out/<class>/"
                      "<seed>.png, with manifest.csv and contact sheets.")
 flags.DEFINE_integer("interpolate", None, "Frames per interpolation between --num latent pairs: "
@@ -71,10 +76,11 @@ def main(argv) -> None:
   options = render_options()
   if not (FLAGS.per_class or FLAGS.interpolate or FLAGS.style_mixing):
     generate.generate(source, FLAGS.num, FLAGS.out, step=FLAGS.step, seed=FLAGS.seed,
-                      class_name=FLAGS["class"].value, options=options)
+                      class_name=FLAGS["class"].value, condition=FLAGS.condition,
+                      options=options)
     return
   generator = generators.load(source, FLAGS.step, options)
-  label = generate.class_label(generator, FLAGS["class"].value)
+  label = generate.class_label(generator, FLAGS["class"].value, FLAGS.condition)
   if FLAGS.style_mixing:
     path = style_mixing.write_style_mixing(generator, FLAGS.out, FLAGS.style_mixing,
                                            seed=FLAGS.seed, cutoff=FLAGS.mix_cutoff, label=label)

@@ -31,6 +31,8 @@ class InputInfo:
   num_examples: int
   steps_per_epoch: int  # Train steps per epoch (each of images_per_step images).
   cache: str  # What the pipeline keeps in memory: "decoded", "encoded" or "none".
+  # Values of each attribute a label combines (data.label_keys); () for one attribute.
+  label_sizes: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)

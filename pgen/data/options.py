@@ -2,7 +2,11 @@
 the input pipeline loads).
 
     height, width = target_size(config.data.resolution)   # 32 -> (32, 32)
+    combination_names((("label", ("dress", "bag")), ("colour", ("red", "blue"))))
+    # ("label=dress,colour=red", "label=dress,colour=blue", "label=bag,colour=red", ...)
 """
+
+import itertools
 
 RESIZE_MODES = ("pad", "crop", "stretch")
 RESIZE_FILTERS = ("area", "bicubic", "bilinear", "gaussian", "lanczos3", "lanczos5",
@@ -19,3 +23,19 @@ def target_size(resolution) -> tuple[int, int]:
     return tuple(resolution)
   raise ValueError(f"data.resolution={resolution!r} must be a side (e.g. 64) or (height, width) "
                    "(e.g. --config.data.resolution=\"(64, 48)\").")
+
+
+def combination_names(attributes) -> tuple:
+  """The class names of labels combining `attributes` ((key, value names), ...; the first
+  the most significant), in label order: "key=value,key=value"."""
+  keys = [key for key, _ in attributes]
+  return tuple(",".join(f"{key}={value}" for key, value in zip(keys, values))
+               for values in itertools.product(*(names for _, names in attributes)))
+
+
+def parse_combination(text: str) -> dict:
+  """{key: value} of a "key=value,key=value" condition or combination name."""
+  pairs = [part.partition("=") for part in text.split(",")]
+  if not all(key and equals for key, equals, _ in pairs):
+    raise ValueError(f"{text!r} is not KEY=VALUE[,KEY=VALUE...] (e.g. label=dress,colour=red).")
+  return {key.strip(): value.strip() for key, _, value in pairs}

@@ -37,6 +37,7 @@ from absl import logging
 from pgen import sharding
 # `sources` first: it keeps TensorFlow off the accelerators.
 from pgen.data import InputInfo, images_per_step, sources  # noqa: F401
+from pgen.data import options
 from pgen.data.options import target_size
 
 # tf.data functions run as traced graphs without AutoGraph's source conversion (which writes
@@ -44,18 +45,44 @@ from pgen.data.options import target_size
 _graph_fn = tf.autograph.experimental.do_not_convert
 
 
-def _label_feature(builder, config):
-  """The ClassLabel feature named by data.label_key, or None when it is empty."""
-  key = config.data.label_key
-  if not key:
-    return None
+def _label_features(builder, config) -> list:
+  """[(key, ClassLabel feature)] the label combines: data.label_keys, else data.label_key
+  (none when it is empty)."""
+  names = list(config.data.label_keys) or ([config.data.label_key] if config.data.label_key
+                                            else [])
   features = builder.info.features
-  if key not in features or not isinstance(features[key], tfds.features.ClassLabel):
-    labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
-    raise sources.DatasetError(
-        f"data.label_key={key!r} is not a class label of {config.data.name}; its class labels "
-        f"are {labels}. Set --config.data.label_key to one of them, or to '' for no labels.")
-  return features[key]
+  found = []
+  for key in names:
+    if key not in features or not isinstance(features[key], tfds.features.ClassLabel):
+      labels = [k for k, f in features.items() if isinstance(f, tfds.features.ClassLabel)]
+      problem = (f"data.label_keys={tuple(names)!r} names {key!r}, which is not a class label"
+                 if config.data.label_keys else f"data.label_key={key!r} is not a class label")
+      raise sources.DatasetError(
+          f"{problem} of {config.data.name}; its class labels are {labels}. Set "
+          "--config.data.label_key (or label_keys) to them, or data.label_key to '' for no "
+          "labels.")
+    if len(names) > 1:
+      unusable = [v for v in features[key].names if "," in v or "=" in v]
+      if unusable:
+        raise sources.DatasetError(
+            f"{config.data.name}'s {key} values {unusable} hold ',' or '=', which name "
+            "combined conditions (key=value,key=value); rename them in the labels CSV and "
+            "prepare the dataset again.")
+    found.append((key, features[key]))
+  return found
+
+
+def _labels_info(label_features) -> dict:
+  """InputInfo's num_classes, class_names and label_sizes of the combined label."""
+  if not label_features:
+    return {"num_classes": 0, "class_names": ()}
+  if len(label_features) == 1:
+    feature = label_features[0][1]
+    return {"num_classes": feature.num_classes, "class_names": tuple(feature.names)}
+  sizes = tuple(feature.num_classes for _, feature in label_features)
+  return {"num_classes": int(np.prod(sizes)), "label_sizes": sizes,
+          "class_names": options.combination_names(
+              [(key, tuple(feature.names)) for key, feature in label_features])}
 
 
 def _num_examples(builder, split: str) -> int:
@@ -91,7 +118,7 @@ def input_info(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigD
     raise sources.DatasetError(
         f"{config.data.split} has {examples} examples, fewer than one step's "
         f"{images_per_step(config)} (batch_size x optim.d_steps); lower --config.batch_size.")
-  label = _label_feature(builder, config)
+  labels = _labels_info(_label_features(builder, config))
   cache = config.data.cache
   if cache == "auto":
     limit = config.data.cache_max_mb * 2**20
@@ -100,8 +127,7 @@ def input_info(builder: tfds.core.DatasetBuilder, config: ml_collections.ConfigD
              "encoded" if encoded is not None and encoded <= limit else "none")
   return InputInfo(
       image_shape=(height, width, channels),
-      num_classes=label.num_classes if label is not None else 0,
-      class_names=tuple(label.names) if label is not None else (),
+      **labels,
       num_examples=examples,
       steps_per_epoch=steps_per_epoch,
       cache=cache)
@@ -148,14 +174,18 @@ def resize_image(image: tf.Tensor, size, *, mode: str, method: str, pad_value: i
 
 def _reader(builder, config, info: InputInfo, split: str):
   """(records: {"image": encoded, "label": int32}, preprocess: record -> uint8 image record)."""
-  label_key = config.data.label_key if info.num_classes else ""
+  keys = [key for key, _ in _label_features(builder, config)] if info.num_classes else []
+  # The combined label: the first key's value most significant (layers.attribute_rows).
+  strides = [int(np.prod(info.label_sizes[a + 1:])) for a in range(len(keys))]
   image_feature = builder.info.features["image"]
   resize = dict(mode=config.data.resize, method=config.data.resize_filter,
                 pad_value=config.data.pad_value, upscale=config.data.upscale)
 
   @_graph_fn
   def select(example):  # Only what training needs is read on and cached.
-    label = tf.cast(example[label_key], tf.int32) if label_key else tf.constant(0, tf.int32)
+    label = tf.constant(0, tf.int32)
+    for key, stride in zip(keys, strides):
+      label += tf.cast(example[key], tf.int32) * stride
     return {"image": example["image"], "label": label}
 
   @_graph_fn

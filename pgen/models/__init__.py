@@ -122,10 +122,12 @@ def for_dataset(config: ml_collections.ConfigDict,
   return config
 
 
-def build_models(config: ml_collections.ConfigDict, image_shape, num_classes: int = 0):
+def build_models(config: ml_collections.ConfigDict, image_shape, num_classes: int = 0,
+                 label_sizes: tuple = ()):
   """(generator, discriminator) for `config.model`, images of `image_shape` (height, width,
-  channels) and a dataset with `num_classes` classes (0: no labels). Their layers compute in
-  `model.dtype` and store parameters in `model.param_dtype`."""
+  channels) and a dataset with `num_classes` classes (0: no labels), which combine
+  attributes of `label_sizes` values when given (layers: embedded per attribute). Their
+  layers compute in `model.dtype` and store parameters in `model.param_dtype`."""
   conditioning = config.model.conditioning
   if conditioning == AUTO_CONDITIONING:
     raise ValueError("model.conditioning='auto' is decided by the dataset: pass the config "
@@ -137,4 +139,5 @@ def build_models(config: ml_collections.ConfigDict, image_shape, num_classes: in
         "labels or model.conditioning='none'.")
   return family(config.model.name).build(
       config.model, tuple(image_shape), num_classes if conditioning != "none" else 0,
-      dtype=jnp.dtype(config.model.dtype), param_dtype=jnp.dtype(config.model.param_dtype))
+      dtype=jnp.dtype(config.model.dtype), param_dtype=jnp.dtype(config.model.param_dtype),
+      label_sizes=label_sizes)

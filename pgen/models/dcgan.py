@@ -54,11 +54,11 @@ CONFIG_RULES = ()
 
 
 def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
-          dtype=jnp.float32, param_dtype=jnp.float32):
+          dtype=jnp.float32, param_dtype=jnp.float32, label_sizes: tuple = ()):
   """(Generator, Discriminator) for images of `image_shape` (H, W, C); `num_classes` > 0
   makes both class-conditional."""
   kit = functools.partial(layers.LayerKit, kernel_init=_init, dtype=dtype,
-                          param_dtype=param_dtype)
+                          param_dtype=param_dtype, label_sizes=tuple(label_sizes))
   generator = Generator(
       image_size=tuple(image_shape[:2]), channels=image_shape[2], width=model.g_width,
       upsample=model.upsample, num_classes=num_classes,

@@ -10,6 +10,13 @@ and resolution arithmetic.
     x = MinibatchStdDev(group_size=4)(x)       # one more channel
     logits, class_logits = discriminator_head(kit, features, labels, "projection", 10)
 
+Labels that combine several attributes (a category and a colour: `label_sizes` (5, 4),
+label = category x 4 + colour, 20 classes) are embedded per attribute and summed, in
+conditional BatchNorm, projection and embeddings alike: one table row per attribute
+value (5 + 4), so a combination never seen in training has the embedding of its parts.
+An AC-GAN head classifies each attribute. With one attribute this is the plain class
+embedding, with the same parameters.
+
 A kit's methods create their layer in the calling module's scope (call them inside a
 compact method): the layer gets the name Flax would give it there (`Conv_0`, `Dense_1`,
 `SpectralNorm_0`), so parameter trees and checkpoints do not depend on the kit.
@@ -42,6 +49,7 @@ class LayerKit:
   train: bool = False  # BatchNorm uses batch statistics; spectral norm refines its estimate.
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
+  label_sizes: tuple = ()  # Values of each attribute a label combines; () = one attribute.
 
   def training(self, train: bool) -> "LayerKit":
     return dataclasses.replace(self, train=train)
@@ -74,12 +82,22 @@ class LayerKit:
     return self.wrap(nn.Embed(num_embeddings, features, dtype=self.dtype,
                               param_dtype=self.param_dtype, **kwargs))
 
+  def attribute_sizes(self, num_classes: int) -> tuple:
+    """The number of values of each attribute of a label of `num_classes` classes."""
+    return tuple(self.label_sizes) or (num_classes,)
+
+  def embed_labels(self, labels, num_classes: int, features: int, **kwargs):
+    """(B,) labels -> (B, features): the sum of their attributes' embeddings."""
+    sizes = self.attribute_sizes(num_classes)
+    table = self.embed(sum(sizes), features, **kwargs)
+    return jnp.sum(table(attribute_rows(labels, sizes)), axis=-2)
+
   def batch_norm(self, x, labels=None, num_classes: int = 0):
     """Plain BatchNorm when `num_classes` is 0, else ConditionalBatchNorm on `labels`
     (plain BatchNorm keeps the names `BatchNorm_<i>` of the DCGAN checkpoints)."""
     if num_classes:
-      return ConditionalBatchNorm(num_classes, dtype=self.dtype, param_dtype=self.param_dtype)(
-          x, labels, self.train)
+      return ConditionalBatchNorm(self.attribute_sizes(num_classes), dtype=self.dtype,
+                                  param_dtype=self.param_dtype)(x, labels, self.train)
     return nn.BatchNorm(use_running_average=not self.train, momentum=BATCH_NORM_MOMENTUM,
                         dtype=self.dtype, param_dtype=self.param_dtype)(x)
 
@@ -114,12 +132,45 @@ def avg_pool_2x2(x: jnp.ndarray) -> jnp.ndarray:
   return nn.avg_pool(x, (2, 2), strides=(2, 2))
 
 
+def attribute_rows(labels, sizes: tuple):
+  """(B,) labels combining attributes of `sizes` values (the first the most significant)
+  -> (B, attributes): each attribute value's row in a table of sum(sizes) rows, the
+  attributes' rows one after another."""
+  digits, rest = [], labels
+  for size in reversed(sizes):
+    digits.append(rest % size)
+    rest = rest // size
+  offsets = [sum(sizes[:a]) for a in range(len(sizes))]
+  return jnp.stack(digits[::-1], axis=-1) + jnp.asarray(offsets, labels.dtype)
+
+
+def multi_hot(labels, sizes: tuple):
+  """(B,) labels -> (B, sum(sizes)) float32 with a one at each attribute value's row."""
+  return jnp.sum(jax.nn.one_hot(attribute_rows(labels, sizes), sum(sizes)), axis=-2)
+
+
+def class_logits_of_attributes(logits, sizes: tuple):
+  """(B, sum(sizes)) logits of each attribute's values -> (B, prod(sizes)) log-probabilities
+  of the combined labels, the attributes independent (one attribute: the logits as they
+  are), so a cross-entropy on the combination is the sum of the attributes' ones."""
+  if len(sizes) == 1:
+    return logits
+  total = 0.0
+  start = 0
+  for a, size in enumerate(sizes):
+    part = jax.nn.log_softmax(logits[:, start:start + size], axis=-1)
+    total = total + part.reshape((-1,) + (1,) * a + (size,) + (1,) * (len(sizes) - a - 1))
+    start += size
+  return total.reshape(logits.shape[0], -1)
+
+
 class ConditionalBatchNorm(nn.Module):
-  """BatchNorm whose gain and bias are looked up per class (as in SNGAN and BigGAN).
+  """BatchNorm whose gain and bias are looked up per class (as in SNGAN and BigGAN), summed
+  over the attributes of a combined label (`sizes`: the values of each).
 
   Initialised to gain 1 and bias 0 for every class: at init it equals a plain BatchNorm.
   """
-  num_classes: int
+  sizes: tuple
   momentum: float = BATCH_NORM_MOMENTUM
   dtype: Any = jnp.float32
   param_dtype: Any = jnp.float32
@@ -129,10 +180,12 @@ class ConditionalBatchNorm(nn.Module):
     x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, use_scale=False,
                      use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)(x)
     features = x.shape[-1]
-    embed = lambda init, name: nn.Embed(  # noqa: E731
-        self.num_classes, features, embedding_init=init, name=name, dtype=self.dtype,
-        param_dtype=self.param_dtype)(labels)
-    gain, bias = embed(nn.initializers.ones, "gain"), embed(nn.initializers.zeros, "bias")
+    rows = attribute_rows(labels, self.sizes)
+    embed = lambda init, name: jnp.sum(nn.Embed(  # noqa: E731
+        sum(self.sizes), features, embedding_init=init, name=name, dtype=self.dtype,
+        param_dtype=self.param_dtype)(rows), axis=-2)
+    gain_init = nn.initializers.constant(1.0 / len(self.sizes))  # The gains sum to 1.
+    gain, bias = embed(gain_init, "gain"), embed(nn.initializers.zeros, "bias")
     broadcast = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
     return x * gain.reshape(broadcast) + bias.reshape(broadcast)
 
@@ -236,12 +289,14 @@ def discriminator_head(layers: LayerKit, features, labels, conditioning: str, nu
   logits = layers.dense(1)(features)[:, 0]
   class_logits = None
   if conditioning == "projection":
-    embedded = layers.embed(num_classes, features.shape[-1],
-                            embedding_init=nn.initializers.xavier_uniform(),
-                            name="class_embedding")(labels)
+    embedded = layers.embed_labels(labels, num_classes, features.shape[-1],
+                                   embedding_init=nn.initializers.xavier_uniform(),
+                                   name="class_embedding")
     logits = logits + jnp.sum(embedded * features, axis=-1)
   elif conditioning == "acgan":
-    class_logits = layers.dense(num_classes, name="class_head")(features)
+    sizes = layers.attribute_sizes(num_classes)
+    class_logits = class_logits_of_attributes(
+        layers.dense(sum(sizes), name="class_head")(features), sizes)
   elif conditioning != "none":
     raise ValueError(f"model.conditioning={conditioning!r} is unknown; choose one of "
                      f"{CONDITIONINGS}.")

@@ -132,11 +132,11 @@ CONFIG_RULES = (_cardinality_fits, _no_spectral_norm)
 
 
 def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
-          dtype=jnp.float32, param_dtype=jnp.float32):
+          dtype=jnp.float32, param_dtype=jnp.float32, label_sizes: tuple = ()):
   """(Generator, Discriminator) for images of `image_shape` (H, W, C); `num_classes` > 0
   makes both class-conditional."""
   kit = layers.LayerKit(kernel_init=msr_init(), activation=leaky_relu, dtype=dtype,
-                        param_dtype=param_dtype)
+                        param_dtype=param_dtype, label_sizes=tuple(label_sizes))
   shared = dict(max_width=model.max_width, expansion=model.expansion,
                 cardinality=model.cardinality, blocks_per_stage=model.blocks_per_stage,
                 conv_as_matmul=model.conv_as_matmul,
@@ -309,9 +309,10 @@ class Generator(_Stages):
     kit = self.kit.training(train)
     x = z
     if self.num_classes:  # The paper: an embedding as long as z (a linear map of one-hot y).
-      embed = kit.embed(self.num_classes, z.shape[-1], name="class_embedding",
-                        embedding_init=nn.initializers.normal(self.num_classes ** -0.5))
-      x = jnp.concatenate([z.astype(kit.dtype), embed(labels)], axis=-1)
+      embedded = kit.embed_labels(
+          labels, self.num_classes, z.shape[-1], name="class_embedding",
+          embedding_init=nn.initializers.normal(self.num_classes ** -0.5))
+      x = jnp.concatenate([z.astype(kit.dtype), embedded], axis=-1)
     widths, group_counts, gain = self.plan(self.image_size)
     widths, group_counts = widths[::-1], group_counts[::-1]  # Base map first.
     x = GenerativeBasis(layers.base_size(self.image_size), widths[0], kit)(x)

@@ -58,12 +58,12 @@ CONFIG_RULES = (_attention_only_here, _attention_at_a_block_height)
 
 
 def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
-          dtype=jnp.float32, param_dtype=jnp.float32):
+          dtype=jnp.float32, param_dtype=jnp.float32, label_sizes: tuple = ()):
   """(Generator, Discriminator) for images of `image_shape` (H, W, C); `num_classes` > 0
   makes both class-conditional."""
   image_size = tuple(image_shape[:2])
   kit = functools.partial(layers.LayerKit, kernel_init=_init, activation=nn.relu, dtype=dtype,
-                          param_dtype=param_dtype)
+                          param_dtype=param_dtype, label_sizes=tuple(label_sizes))
   generator = Generator(
       image_size=image_size, channels=image_shape[2], width=model.g_width,
       max_width=model.max_width, num_classes=num_classes,

@@ -102,12 +102,13 @@ def num_ws(image_size) -> int:
 
 
 def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
-          dtype=jnp.float32, param_dtype=jnp.float32):
+          dtype=jnp.float32, param_dtype=jnp.float32, label_sizes: tuple = ()):
   """(Generator, Discriminator) for images of `image_shape` (H, W, C); `num_classes` > 0
   makes both class-conditional."""
   image_size = tuple(image_shape[:2])
   widths = tuple(level_widths(image_size, model.channel_base, model.channel_max))
-  kit = layers.LayerKit(activation=leaky_relu, dtype=dtype, param_dtype=param_dtype)
+  kit = layers.LayerKit(activation=leaky_relu, dtype=dtype, param_dtype=param_dtype,
+                        label_sizes=tuple(label_sizes))
   mapping = dict(w_dim=model.w_dim, mapping_layers=model.mapping_layers,
                  mapping_lr_multiplier=model.mapping_lr_multiplier)
   generator = Generator(
@@ -135,7 +136,7 @@ class MappingNetwork(nn.Module):
     parts = [] if z is None else [normalize_second_moment(at_least_float32(z))]
     if self.num_classes:
       embedded = EqualizedDense(self.w_dim, self.kit, name="embed")(
-          jax.nn.one_hot(labels, self.num_classes))
+          layers.multi_hot(labels, self.kit.attribute_sizes(self.num_classes)))
       parts.append(normalize_second_moment(embedded))
     x = jnp.concatenate(parts, axis=-1)
     for i in range(self.num_layers):
@@ -305,7 +306,9 @@ def _head(d: Discriminator, h, labels):
     return jnp.sum(out * cmap, axis=-1) / np.sqrt(cmap_dim), None
   logits = EqualizedDense(1, d.kit, name="out")(h)[:, 0]
   if d.conditioning == "acgan":
-    return logits, EqualizedDense(d.num_classes, d.kit, name="class_head")(h)
+    sizes = d.kit.attribute_sizes(d.num_classes)
+    return logits, layers.class_logits_of_attributes(
+        EqualizedDense(sum(sizes), d.kit, name="class_head")(h), sizes)
   if d.conditioning != "none":
     raise ValueError(f"model.conditioning={d.conditioning!r} is unknown; choose one of "
                      f"{layers.CONDITIONINGS}.")
