@@ -7,9 +7,11 @@ sheets, in bounded memory.
 writes catalog/<class>/<seed>.png (seeds `seed` .. `seed + per_class - 1`; an unconditional
 generator has the one class `all`), catalog/manifest.csv (file, class, seed, step,
 truncation, postprocess, source) and catalog/contact_sheets/<class>.png (the first 100 of
-each class). Image <seed>.png depends on its seed and class alone, so the same seed gives
-the same files, however many are generated. Images are rendered and written CHUNK at a
-time with a progress line: 100,000 images never sit in memory together.
+each class). A generator of combined labels (data.label_keys) adds a manifest column and a
+PNG text chunk per attribute (label, colour). Image <seed>.png depends on its seed and class
+alone, so the same seed gives the same files, however many are generated. Images are
+rendered and written CHUNK at a time with a progress line: 100,000 images never sit in
+memory together.
 
 With a reviewers' acceptance model (`--accept DIR --min_accept 0.8`, pgen.acceptance), a
 class's files are its first `per_class` seeds, in order from `seed`, whose P(accept) reaches
@@ -28,6 +30,7 @@ import numpy as np
 from PIL import PngImagePlugin
 
 from pgen import generators, postprocess, samples
+from pgen.data import options as data_options
 
 CHUNK = 256
 CONTACT_SHEET_IMAGES = 100
@@ -112,7 +115,9 @@ def write_catalog(generator: generators.TrainedGenerator, out_dir: str, per_clas
   steps = postprocess.parse(postprocess_spec)
   classes = list(class_names or generator.class_names) if generator.conditional else [
       UNCONDITIONAL_CLASS]
-  fields = MANIFEST_FIELDS + (ACCEPTANCE_FIELDS if acceptance else ())
+  attributes = tuple(data_options.attributes_of(generator.class_names))
+  fields = (MANIFEST_FIELDS[:2] + attributes + MANIFEST_FIELDS[2:] +
+            (ACCEPTANCE_FIELDS if acceptance else ()))
   os.makedirs(os.path.join(out_dir, "contact_sheets"), exist_ok=True)
   manifest_path = os.path.join(out_dir, "manifest.csv")
   progress, start, done = Progress(per_class * len(classes)), time.time(), 0
@@ -132,6 +137,8 @@ def write_catalog(generator: generators.TrainedGenerator, out_dir: str, per_clas
                     "seed": int(image_seed), "step": generator.step,
                     "truncation": _or_none(generator.options.truncation),
                     "postprocess": postprocess.describe(steps), "source": generator.source}
+          if attributes:  # A column and a text chunk per attribute of a combined class.
+            record.update(data_options.parse_combination(name))
           if acceptance:
             record.update(accept_probability=f"{probability[index]:.4f}",
                           min_accept=acceptance.min_accept,

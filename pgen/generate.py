@@ -34,13 +34,8 @@ def condition_label(spec: str, class_names) -> int:
   """The label of a condition `KEY=VALUE[,KEY=VALUE...]` (values by name or index): for one
   attribute the key is `label` (label=Dress); for labels that combine attributes
   (data.label_keys) every attribute is named (label=dress,colour=red)."""
-  combined = bool(class_names) and "=" in class_names[0]
-  attributes = {}  # key -> its values, in order.
-  for name in class_names if combined else ():
-    for key, value in data_options.parse_combination(name).items():
-      values = attributes.setdefault(key, [])
-      if value not in values:
-        values.append(value)
+  attributes = data_options.attributes_of(class_names)
+  combined = bool(attributes)
   keys = list(attributes) if combined else ["label"]
   try:
     asked = data_options.parse_combination(spec)

@@ -39,3 +39,17 @@ def parse_combination(text: str) -> dict:
   if not all(key and equals for key, equals, _ in pairs):
     raise ValueError(f"{text!r} is not KEY=VALUE[,KEY=VALUE...] (e.g. label=dress,colour=red).")
   return {key.strip(): value.strip() for key, _, value in pairs}
+
+
+def attributes_of(class_names) -> dict:
+  """{key: its values, in order} of combination class names (combination_names'); {} for
+  the class names of one attribute."""
+  attributes = {}
+  if not class_names or "=" not in class_names[0]:
+    return attributes
+  for name in class_names:
+    for key, value in parse_combination(name).items():
+      values = attributes.setdefault(key, [])
+      if value not in values:
+        values.append(value)
+  return attributes

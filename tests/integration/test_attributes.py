@@ -3,6 +3,7 @@ from Fashion-MNIST with no red dress in it, `prepare` with its CSV, a conditiona
 `generate --condition label=dress,colour=red`."""
 
 import collections
+import csv
 import glob
 import json
 import os
@@ -11,6 +12,7 @@ import sys
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from bench import make_rgb_catalog
 from configs import folder_dcgan
@@ -112,3 +114,20 @@ def test_a_label_key_the_catalog_lacks_is_named_with_its_class_labels(shop_confi
                      r"names 'material', which is not a class label of shop; its class labels "
                      r"are \[.*'colour'.*\]"):
     pipeline.input_info(sources.get_builder(config.data), config)
+
+
+def test_a_catalog_of_chosen_combinations_has_a_column_and_a_text_chunk_per_attribute(
+    shop_run, tmp_path):
+  out = str(tmp_path / "catalog")
+  result = subprocess.run(
+      [sys.executable, "-m", "pgen", "generate", "--workdir", shop_run, "--per_class", "3",
+       "--out", out, "--class", "label=dress,colour=red"],
+      cwd=ROOT, capture_output=True, text=True, timeout=300,
+      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  assert result.returncode == 0, result.stderr[-3000:]
+  with open(os.path.join(out, "manifest.csv")) as f:
+    rows = list(csv.DictReader(f))
+  assert [(r["class"], r["label"], r["colour"]) for r in rows] == [
+      ("label=dress,colour=red", "dress", "red")] * 3
+  chunks = Image.open(os.path.join(out, rows[0]["file"])).text
+  assert (chunks["pgen:label"], chunks["pgen:colour"]) == ("dress", "red")
