@@ -26,6 +26,7 @@ import numpy as np
 
 from pgen import checkpointing, chunks, compiler, config as config_lib, models, pixels, samples
 from pgen import sharding
+from pgen.data import options as data_options
 from pgen.errors import ArgumentError, RunNotFoundError
 from pgen.models import modulated
 from pgen.state import build
@@ -215,9 +216,12 @@ def from_export(directory: str, options: RenderOptions = RenderOptions()) -> Tra
   with open(os.path.join(directory, EXPORT_FUNCTION), "rb") as f:
     serialized = f.read()
   exported = jax.export.deserialize(bytearray(serialized))
+  sizes = tuple(info.get("label_sizes", ()))
 
   def render(z, labels):
-    labels = np.zeros((len(z),), np.int32) if labels is None else labels
+    labels = np.zeros((len(z),), np.int32) if labels is None else np.asarray(labels)
+    if sizes:  # The function takes each attribute's value.
+      labels = labels[:, None] // np.asarray(data_options.label_strides(sizes)) % sizes
     return np.asarray(exported.call(jnp.asarray(z, jnp.float32), jnp.asarray(labels, jnp.int32)))
 
   return TrainedGenerator(

@@ -7,6 +7,7 @@ the input pipeline loads).
 """
 
 import itertools
+import math
 
 RESIZE_MODES = ("pad", "crop", "stretch")
 RESIZE_FILTERS = ("area", "bicubic", "bilinear", "gaussian", "lanczos3", "lanczos5",
@@ -53,3 +54,9 @@ def attributes_of(class_names) -> dict:
       if value not in values:
         values.append(value)
   return attributes
+
+
+def label_strides(label_sizes) -> tuple:
+  """What each attribute's value is multiplied by in a combined label: the first attribute
+  the most significant (label = category x colours + colour)."""
+  return tuple(math.prod(label_sizes[a + 1:]) for a in range(len(label_sizes)))

@@ -176,7 +176,7 @@ def _reader(builder, config, info: InputInfo, split: str):
   """(records: {"image": encoded, "label": int32}, preprocess: record -> uint8 image record)."""
   keys = [key for key, _ in _label_features(builder, config)] if info.num_classes else []
   # The combined label: the first key's value most significant (layers.attribute_rows).
-  strides = [int(np.prod(info.label_sizes[a + 1:])) for a in range(len(keys))]
+  strides = options.label_strides(info.label_sizes) if info.label_sizes else (1,) * len(keys)
   image_feature = builder.info.features["image"]
   resize = dict(mode=config.data.resize, method=config.data.resize_filter,
                 pad_value=config.data.pad_value, upscale=config.data.upscale)

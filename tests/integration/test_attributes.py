@@ -10,12 +10,15 @@ import os
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
+import tensorflow as tf
 from PIL import Image
 
 from bench import make_rgb_catalog
 from configs import folder_dcgan
+from pgen import export, generators
 from pgen.data import folder, pipeline, sources
 from pgen.errors import ArgumentError
 from pgen.generate import generate
@@ -131,3 +134,22 @@ def test_a_catalog_of_chosen_combinations_has_a_column_and_a_text_chunk_per_attr
       ("label=dress,colour=red", "dress", "red")] * 3
   chunks = Image.open(os.path.join(out, rows[0]["file"])).text
   assert (chunks["pgen:label"], chunks["pgen:colour"]) == ("dress", "red")
+
+
+def test_an_export_takes_each_attribute_s_value_and_names_them(shop_run, tmp_path):
+  out = str(tmp_path / "export")
+  record = export.export(shop_run, out)
+  assert record["attributes"] == {"label": list(CATEGORIES), "colour": list(COLOURS)}
+  assert record["label_sizes"] == [5, 4] and "labels int32 (B, 2): label, colour" in (
+      record["function"])
+  with open(os.path.join(out, "generator.stablehlo"), "rb") as f:
+    function = jax.export.deserialize(bytearray(f.read()))
+  z = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (3, 16)), np.float32)
+  red_dress = np.asarray(function.call(z, np.array([[1, 2]] * 3, np.int32)))
+  workdir = generators.load(shop_run)
+  np.testing.assert_array_equal(red_dress, workdir.render(z, np.full((3,), RED_DRESS)))
+  exported = generators.load(out)  # Combined labels in, each attribute's value to the function.
+  np.testing.assert_array_equal(exported.render(z, np.full((3,), RED_DRESS)), red_dress)
+  signature = tf.saved_model.load(os.path.join(out, "saved_model")).signatures[
+      "serving_default"].structured_input_signature[1]
+  assert signature["labels"].shape.as_list() == [None, 2]
