@@ -214,6 +214,7 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
       result = evaluator(generated, labels)
       point = {"kind": kind, "at": value, "minutes": training_s / 60, "images": images,
                "step": step, **{m: result[m] for m in METRICS if m in result},
+               **{k: v for k, v in result.items() if k.startswith("accuracy/")},
                "losses_finite": all(map(lambda v: v == v and abs(v) != float("inf"),
                                         losses.values()))}
       points.append(point)

@@ -29,10 +29,11 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.data.upscale = True  # Show small photos at the same scale as large ones.
   config.data.pad_value = 255  # White, like catalog backgrounds.
   config.data.shuffle_buffer = 100_000  # At least the catalog's size: a full shuffle.
-  # FID needs the Inception weights (eval.inception_weights, README "Evaluation"); in-training
-  # evaluation is off until they are given.
-  config.eval.feature_extractor = "inception"
-  config.eval.every_steps = 0
+  # Scored in the features of a classifier of the catalog itself, trained on first use
+  # (pgen/evaluation/catalog_classifier.py); FID: eval.feature_extractor="inception" with
+  # eval.inception_weights.
+  config.eval.feature_extractor = "catalog"
+  config.eval.reference_split = "train"  # A prepared catalog has the one split.
   if variant == "smoke":
     config.data.resolution = (32, 24)
     config.data.shuffle_buffer = 256

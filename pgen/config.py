@@ -211,8 +211,10 @@ _EVAL_KEYS = (
         "image).", at_least(2), kind=int),
     Key("eval.feature_extractor", "classifier",
         "Feature space of FD/KID/precision-recall: \"classifier\" (pgen's Fashion-MNIST "
-        "classifier, Fashion-MNIST at 32x32 only) or \"inception\" (the standard FID "
-        "Inception-v3, pool3; needs the weights).", one_of(extractors.EXTRACTORS)),
+        "classifier, Fashion-MNIST at 32x32 only), \"catalog\" (a classifier of the run's "
+        "own dataset, trained on first use and cached; gives accuracy per attribute of "
+        "conditional samples) or \"inception\" (the standard FID Inception-v3, pool3; needs "
+        "the weights).", one_of(extractors.EXTRACTORS)),
     Key("eval.inception_weights", None,
         "Local path of pt_inception-2015-12-05-6726825d.pth (README, Evaluation says where to "
         "get it).", kind=str),

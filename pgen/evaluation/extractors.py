@@ -5,10 +5,12 @@
     extractor.id                                        # names it and its weights
 
 `eval.feature_extractor` is "classifier", pgen's shipped Fashion-MNIST classifier
-(penultimate layer; Fashion-MNIST at 32x32 only), or "inception", the standard FID
-Inception-v3's pool3 (any dataset; needs the weights file `eval.inception_weights`). The
-class logits, which the class metrics need, come from the classifier wherever it applies,
-whichever network gives the features.
+(penultimate layer; Fashion-MNIST at 32x32 only), "catalog", a classifier trained on the
+run's own dataset (pgen.evaluation.catalog_classifier; any dataset, made once and cached),
+or "inception", the standard FID Inception-v3's pool3 (any dataset; needs the weights file
+`eval.inception_weights`). The class logits, which the class metrics need, come from the
+Fashion-MNIST classifier wherever it applies, whichever network gives the features, and
+from the catalog classifier when it gives them.
 """
 
 import dataclasses
@@ -20,7 +22,7 @@ import numpy as np
 from pgen.errors import ConfigError
 from pgen.evaluation import classifier
 
-EXTRACTORS = ("classifier", "inception")
+EXTRACTORS = ("classifier", "catalog", "inception")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,6 +33,8 @@ class FeatureExtractor:
   id: str
   extract: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray | None]]
   report: dict = dataclasses.field(default_factory=dict)
+  # (names, values of each) of the attributes its class logits combine; () for one.
+  attributes: tuple = ()
 
   def __call__(self, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
     return self.extract(images)
@@ -70,8 +74,24 @@ def inception_extractor(weights_path: str | None, with_class_logits: bool) -> Fe
   return FeatureExtractor(network.id, extract, {"inception_weights": network.description})
 
 
-def make_extractor(config: ml_collections.ConfigDict) -> FeatureExtractor:
-  """The extractor that `config.eval` asks for."""
-  if feature_extractor_name(config) == "classifier":
+def catalog_extractor(config: ml_collections.ConfigDict, builder) -> FeatureExtractor:
+  """The catalog classifier of `builder`'s dataset (trained on first use)."""
+  from pgen.evaluation import catalog_classifier  # noqa: PLC0415
+  network = catalog_classifier.CatalogClassifier.for_dataset(builder, config)
+  record = network.record
+  attributes = ((tuple(record["attributes"]), network.sizes) if len(network.sizes) > 1
+                else ())
+  return FeatureExtractor(network.id, network, {
+      "catalog_classifier": {key: record[key] for key in
+                             ("dataset", "held_out_images", "held_out_accuracy")}}, attributes)
+
+
+def make_extractor(config: ml_collections.ConfigDict, builder=None) -> FeatureExtractor:
+  """The extractor that `config.eval` asks for (`builder`: the dataset, which the catalog
+  classifier is trained on)."""
+  name = feature_extractor_name(config)
+  if name == "classifier":
     return classifier_extractor()
+  if name == "catalog":
+    return catalog_extractor(config, builder)
   return inception_extractor(config.eval.inception_weights, classifier_applies(config))

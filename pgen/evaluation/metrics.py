@@ -11,6 +11,8 @@ References: Heusel et al. 2017 (FID), Binkowski et al. 2018 (KID), Kynkaanniemi 
 import numpy as np
 import scipy.linalg
 
+from pgen.data import options as data_options
+
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Mean and (unbiased) covariance, in float64."""
@@ -121,6 +123,16 @@ def conditional_accuracy(predicted: np.ndarray, labels: np.ndarray,
   return {"class_accuracy": float(np.mean(predicted == labels)),
           "class_accuracy_min": min(per_class.values()),
           **{f"class_accuracy/{c}": v for c, v in per_class.items()}}
+
+
+def attribute_accuracy(class_logits: np.ndarray, labels: np.ndarray, sizes: tuple,
+                       names) -> dict[str, float]:
+  """How often the classifier sees each attribute of combined `labels` (attributes of
+  `sizes` values, named `names`) as asked: is the red dress red, is it a dress."""
+  strides, sizes = np.asarray(data_options.label_strides(sizes)), np.asarray(sizes)
+  predicted = np.asarray(class_logits).argmax(1)[:, None] // strides % sizes
+  wanted = np.asarray(labels)[:, None] // strides % sizes
+  return {name: float(np.mean(predicted[:, a] == wanted[:, a])) for a, name in enumerate(names)}
 
 
 _MS_SSIM_WEIGHTS = np.array([0.0448, 0.2856, 0.3001, 0.2363, 0.1333])

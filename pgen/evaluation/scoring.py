@@ -64,7 +64,7 @@ class Evaluator:
 
   def __init__(self, config: ml_collections.ConfigDict, builder):
     self._config, self._builder = config, builder
-    self._extractor = extractors.make_extractor(config)
+    self._extractor = extractors.make_extractor(config, builder)
     self._split = config.eval.reference_split
     self._num_ref = builder.info.splits[self._split].num_examples
     if config.eval.num_reference:
@@ -81,6 +81,10 @@ class Evaluator:
     result = score(self._real_features, fake_features, class_logits, labels,
                    real_radius=self._real_radius)
     result["ms_ssim"] = metrics.ms_ssim_diversity(images)
+    if labels is not None and self._extractor.attributes:
+      names, sizes = self._extractor.attributes
+      result.update({f"accuracy/{name}": value for name, value in
+                     metrics.attribute_accuracy(class_logits, labels, sizes, names).items()})
     result.update({"num_samples": int(len(images)), "reference": f"{self._config.data.name}/"
                    f"{self._split} ({self._num_ref} images)",
                    "feature_extractor": self._extractor.id, **self._extractor.report})

@@ -21,6 +21,7 @@ from configs import folder_dcgan
 from pgen import export, generators
 from pgen.data import folder, pipeline, sources
 from pgen.errors import ArgumentError
+from pgen.evaluation import evaluate
 from pgen.generate import generate
 from pgen.train import train_and_evaluate
 
@@ -153,3 +154,22 @@ def test_an_export_takes_each_attribute_s_value_and_names_them(shop_run, tmp_pat
   signature = tf.saved_model.load(os.path.join(out, "saved_model")).signatures[
       "serving_default"].structured_input_signature[1]
   assert signature["labels"].shape.as_list() == [None, 2]
+
+
+def test_samples_are_scored_per_attribute_by_a_classifier_of_the_catalog_made_once(
+    shop_run, tmp_path, monkeypatch):
+  """The folder config's feature network: a classifier trained on the catalog on first use,
+  its held-out accuracy per attribute recorded, cached for the next evaluation."""
+  monkeypatch.setenv("PGEN_CACHE_DIR", str(tmp_path / "cache"))
+  result = evaluate.evaluate_run(shop_run, num=40)
+  assert result["feature_extractor"].startswith("catalog-classifier-")
+  made = result["catalog_classifier"]
+  assert made["dataset"] == "shop:1.0.0" and made["held_out_images"] == 8
+  assert set(made["held_out_accuracy"]) == {"label", "colour"}
+  assert all(0.0 <= result[f"accuracy/{name}"] <= 1.0 for name in ("label", "colour"))
+  assert result["fd"] >= 0 and 0.0 <= result["recall"] <= 1.0
+  [record] = glob.glob(str(tmp_path / "cache" / "catalog_classifier_shop_*.json"))
+  written = os.path.getmtime(record)
+  again = evaluate.evaluate_run(shop_run, num=40)
+  assert again["feature_extractor"] == result["feature_extractor"]
+  assert os.path.getmtime(record) == written
