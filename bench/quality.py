@@ -14,8 +14,9 @@ compilation and scoring are not counted; StyleGAN2 and the default's seed 0 go o
 and 100k, 250k and 500k images seen, those a run reaches by its last minute point
 (`--minutes` sets other points). At each point the EMA generator makes 10,000 images
 (balanced over the classes for conditional recipes) scored against the 60,000 training
-images in pgen's classifier features: FD, KID, precision/recall, density/coverage, class
-entropy, and class accuracy when conditional.
+images in pgen's classifier features (a --config run on another dataset: in its
+eval.feature_extractor's, which the table of recipes names): FD, KID, precision/recall,
+density/coverage, class entropy, and class accuracy when conditional.
 Every run appends a line to bench/quality/results.jsonl: recipe, config and overrides,
 seed, commit, machine, throughput and the metrics at each point. The tables and the plot
 are made from all lines, the newest run of each (recipe, seed) counting.
@@ -47,6 +48,10 @@ PLOT = os.path.join(ROOT, "bench", "quality.png")
 MINUTES = (5, 10, 15)
 KIMG = (100, 250, 500)
 NUM_SAMPLES = 10_000
+# What eval.feature_extractor's features are, for the table of recipes.
+FEATURE_SPACES = {"classifier": "pgen's Fashion-MNIST classifier",
+                  "catalog": "the dataset's own catalog classifier",
+                  "inception": "Inception-v3 (FID)"}
 METRICS = ("fd", "kid", "precision", "recall", "density", "coverage", "class_entropy",
            "class_accuracy")
 
@@ -324,10 +329,13 @@ def report(results: str = RESULTS, plot: str = PLOT) -> str:
     if e["seed"] == min(x["seed"] for x in entries if x["recipe"] == e["recipe"]):
       overrides = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in e["overrides"].items())
       what = RECIPES[e["recipe"]].what if e["recipe"] in RECIPES else "--config run"
+      scored_in = FEATURE_SPACES[e["config"]["eval"]["feature_extractor"]]
       recipes.append([e["recipe"], what, f"`{e['config_file']}`",
-                      overrides or reporting.MISSING])
+                      overrides or reporting.MISSING, scored_in])
   lines += ["", "## Recipes", "",
-            *reporting.markdown_table(["recipe", "what", "config", "overrides"], recipes)]
+            "FDs compare only between runs scored in the same features (the last column).", "",
+            *reporting.markdown_table(["recipe", "what", "config", "overrides", "scored in"],
+                                      recipes)]
   _plot(entries, plot)
   return "\n".join(lines) + "\n"
 
