@@ -21,7 +21,8 @@ def _run(recipe, seed, fds, config, recall=0.8, commit="abc1234"):
   return {"recipe": recipe, "config_file": "configs/x.py", "overrides": {}, "seed": seed,
           "commit": commit, "machine": "test machine, 2 cores", "started": "2026-12-01",
           "compile_s": 1.0, "images_per_s": 700.0, "steps": 9000, "points": points,
-          "config": {"seed": seed, "total_steps": 9500 + seed, **config}}
+          "config": {"seed": seed, "total_steps": 9500 + seed,
+                     "eval": {"feature_extractor": "classifier"}, **config}}
 
 
 def test_report_tables_every_run_and_pools_seeds_of_the_same_settings(tmp_path):
@@ -46,3 +47,6 @@ def test_report_tables_every_run_and_pools_seeds_of_the_same_settings(tmp_path):
   # at 15 minutes over seeds 0-2 (6, 5, 7: mean 6, std 1); the loser has one seed, no row.
   assert "| dcgan = dcgan_fast_r1_strong | 0, 1, 2 | 6.00 ± 1.00 (5.00-7.00) |" in seeds
   assert "dcgan_fast |" not in seeds
+  recipes = text[text.index("## Recipes"):]
+  assert "| dcgan_fast | learning rates 5e-4" in recipes
+  assert rows[2].endswith("| pgen's Fashion-MNIST classifier |")  # The features it was scored in.
