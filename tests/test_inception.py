@@ -159,7 +159,7 @@ def test_extractor_choice(smoke_config):
                                        "inception"):
     extractors.feature_extractor_name(smoke_config)
   smoke_config.eval.feature_extractor = "vgg"
-  with pytest.raises(ValueError, match="'vgg'.*'classifier', 'inception'"):
+  with pytest.raises(ValueError, match="'vgg'.*'classifier', 'catalog', 'inception'"):
     config_lib.resolve(smoke_config)
 
 

@@ -52,7 +52,9 @@ def feature_extractor_name(config: ml_collections.ConfigDict) -> str:
     raise ConfigError(
         f"The classifier feature extractor is for fashion_mnist at resolution 32 only; this "
         f"run is {config.data.name} at {config.data.resolution}. Use "
-        "--config.eval.feature_extractor=inception with --config.eval.inception_weights.")
+        "--config.eval.feature_extractor=catalog (a classifier of this dataset, trained on "
+        "first use), or --config.eval.feature_extractor=inception with "
+        "--config.eval.inception_weights.")
   return name
 
 

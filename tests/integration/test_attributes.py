@@ -31,6 +31,11 @@ COLOURS = ("blue", "green", "red", "yellow")
 RED_DRESS = CATEGORIES.index("dress") * len(COLOURS) + COLOURS.index("red")
 
 
+def _pgen(*args):
+  return subprocess.run([sys.executable, "-m", "pgen", *args], cwd=ROOT, capture_output=True,
+                        text=True, timeout=300, env=dict(os.environ, JAX_PLATFORMS="cpu"))
+
+
 @pytest.fixture(scope="module")
 def shop_config(tmp_path_factory):
   """The folder config on a 5 x 4 catalog of 4 photos per combination, less the red
@@ -82,11 +87,8 @@ def test_the_run_records_the_combinations_and_trains_conditional(shop_run):
 
 def test_generate_makes_a_red_dress_it_never_saw_in_any_order_of_keys(shop_run, tmp_path):
   out = str(tmp_path / "red_dresses.npz")
-  result = subprocess.run(
-      [sys.executable, "-m", "pgen", "generate", "--workdir", shop_run, "--num", "4",
-       "--out", out, "--condition", "colour=red,label=dress"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300,
-      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  result = _pgen("generate", "--workdir", shop_run, "--num", "4", "--out", out,
+                 "--condition", "colour=red,label=dress")
   assert result.returncode == 0, result.stderr[-3000:]
   arrays = np.load(out)
   assert arrays["images"].shape == (4, 32, 24, 3)
@@ -120,14 +122,11 @@ def test_a_label_key_the_catalog_lacks_is_named_with_its_class_labels(shop_confi
     pipeline.input_info(sources.get_builder(config.data), config)
 
 
-def test_a_catalog_of_chosen_combinations_has_a_column_and_a_text_chunk_per_attribute(
+def test_a_catalog_of_a_combination_has_a_column_and_a_text_chunk_per_attribute(
     shop_run, tmp_path):
   out = str(tmp_path / "catalog")
-  result = subprocess.run(
-      [sys.executable, "-m", "pgen", "generate", "--workdir", shop_run, "--per_class", "3",
-       "--out", out, "--class", "label=dress,colour=red"],
-      cwd=ROOT, capture_output=True, text=True, timeout=300,
-      env=dict(os.environ, JAX_PLATFORMS="cpu"))
+  result = _pgen("generate", "--workdir", shop_run, "--per_class", "3", "--out", out,
+                 "--class", "label=dress,colour=red")
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(out, "manifest.csv")) as f:
     rows = list(csv.DictReader(f))
