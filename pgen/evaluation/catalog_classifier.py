@@ -31,7 +31,7 @@ from absl import logging
 
 from pgen import chunks, pixels
 from pgen.data import options as data_options, pipeline
-from pgen.evaluation import metrics
+from pgen.evaluation import metrics, reference
 from pgen.models import layers
 
 FEATURE_DIM = 128
@@ -130,8 +130,7 @@ class CatalogClassifier:
                  "label_keys": list(data.label_keys) or [data.label_key],
                  "epochs": EPOCHS, "seed": SEED, "held_out_every": HELD_OUT_EVERY}
     key = hashlib.sha256(json.dumps(made_from, sort_keys=True).encode()).hexdigest()[:16]
-    path = os.path.join(os.environ.get("PGEN_CACHE_DIR", os.path.expanduser("~/.cache/pgen")),
-                        f"catalog_classifier_{builder.info.name}_{key}")
+    path = os.path.join(reference.cache_dir(), f"catalog_classifier_{builder.info.name}_{key}")
     if not os.path.isfile(path + ".json"):
       _train_and_cache(builder, config, sizes, names, made_from, path)
     with open(path + ".json") as f:
