@@ -47,7 +47,10 @@ def condition_label(spec: str, class_names) -> int:
                         f"{', '.join(keys)} (e.g. {class_names[0] if combined else 'label=0'}).",
                         argument="condition")
   if not combined:
-    return class_index(asked["label"], class_names)
+    try:
+      return class_index(asked["label"], class_names)
+    except ArgumentError as error:
+      raise ArgumentError(f"condition={spec}: {error}", argument="condition") from None
   values = {}
   for key, value in asked.items():
     known = attributes[key]

@@ -221,7 +221,7 @@ def from_export(directory: str, options: RenderOptions = RenderOptions()) -> Tra
   def render(z, labels):
     labels = np.zeros((len(z),), np.int32) if labels is None else np.asarray(labels)
     if sizes:  # The function takes each attribute's value.
-      labels = labels[:, None] // np.asarray(data_options.label_strides(sizes)) % sizes
+      labels = data_options.attribute_values(labels, sizes)
     return np.asarray(exported.call(jnp.asarray(z, jnp.float32), jnp.asarray(labels, jnp.int32)))
 
   return TrainedGenerator(

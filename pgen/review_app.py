@@ -54,11 +54,7 @@ def parse_condition(spec: str, generator) -> int:
   if not generator.conditional:
     raise ArgumentError(f"condition={spec} needs a class-conditional generator; "
                         f"{generator.source} has no classes.", argument="condition")
-  try:
-    return generate.condition_label(spec, generator.class_names)
-  except ArgumentError as error:
-    message = str(error) if str(error).startswith("condition=") else f"condition={spec}: {error}"
-    raise ArgumentError(message, argument="condition") from None
+  return generate.condition_label(spec, generator.class_names)
 
 
 class SampleImages:

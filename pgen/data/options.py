@@ -9,6 +9,8 @@ the input pipeline loads).
 import itertools
 import math
 
+import numpy as np
+
 RESIZE_MODES = ("pad", "crop", "stretch")
 RESIZE_FILTERS = ("area", "bicubic", "bilinear", "gaussian", "lanczos3", "lanczos5",
                   "mitchellcubic", "nearest")  # tf.image.resize's methods.
@@ -60,3 +62,10 @@ def label_strides(label_sizes) -> tuple:
   """What each attribute's value is multiplied by in a combined label: the first attribute
   the most significant (label = category x colours + colour)."""
   return tuple(math.prod(label_sizes[a + 1:]) for a in range(len(label_sizes)))
+
+
+def attribute_values(labels, label_sizes):
+  """(..., attributes) values of combined labels (numpy or jax arrays), each an index into
+  its attribute's values; label_strides' inverse."""
+  strides = np.asarray(label_strides(label_sizes))
+  return labels[..., None] // strides % np.asarray(label_sizes)

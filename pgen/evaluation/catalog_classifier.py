@@ -31,7 +31,7 @@ from absl import logging
 
 from pgen import chunks, pixels
 from pgen.data import options as data_options, pipeline
-from pgen.evaluation import metrics, reference
+from pgen.evaluation import classifier, metrics, reference
 from pgen.models import layers
 
 FEATURE_DIM = 128
@@ -70,38 +70,21 @@ def _attribute_losses(logits, labels, sizes):
 
 def train(images, labels, sizes: tuple, *, epochs=EPOCHS, seed=SEED):
   """Parameters of a Network trained on uint8 `images` and combined `labels`."""
-  model = Network(sizes)
-  params = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, *images.shape[1:])))
-  batch_size = min(BATCH_SIZE, len(images))
-  steps_per_epoch = len(images) // batch_size
-  tx = optax.adam(optax.cosine_decay_schedule(1e-3, epochs * steps_per_epoch))
-  opt_state = tx.init(params)
-
-  @jax.jit
-  def step(params, opt_state, batch_images, batch_labels, key):
-    def loss_fn(p):
-      _, logits = model.apply(p, pixels.to_model_range(batch_images), train=True,
-                              rngs={"dropout": key})
-      return _attribute_losses(logits, batch_labels, sizes).mean()
-    grads = jax.grad(loss_fn)(params)
-    updates, opt_state = tx.update(grads, opt_state, params)
-    return optax.apply_updates(params, updates), opt_state
-
-  rng = np.random.default_rng(seed)
-  key = jax.random.PRNGKey(seed + 1)
-  for epoch in range(epochs):
-    order = rng.permutation(len(images))
-    for i in range(steps_per_epoch):
-      rows = order[i * batch_size:(i + 1) * batch_size]
-      params, opt_state = step(params, opt_state, images[rows], labels[rows],
-                               jax.random.fold_in(key, epoch * steps_per_epoch + i))
-  return params
+  return classifier.fit(Network(sizes), lambda logits, y: _attribute_losses(logits, y, sizes),
+                        images, labels, epochs=epochs,
+                        batch_size=min(BATCH_SIZE, len(images)), seed=seed)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _apply(sizes, params, images_uint8):
   features, logits = Network(sizes).apply(params, pixels.to_model_range(images_uint8))
   return features, layers.class_logits_of_attributes(logits, sizes)
+
+
+def _classify(sizes, params, images_uint8: np.ndarray):
+  """(features, class log-probabilities) as numpy arrays, a chunk at a time."""
+  return chunks.map_chunks(lambda _, batch: _apply(sizes, params, jnp.asarray(batch)),
+                           [images_uint8], 500)
 
 
 class CatalogClassifier:
@@ -112,8 +95,7 @@ class CatalogClassifier:
     self.id = f"catalog-classifier-{record['sha256'][:12]}"
 
   def __call__(self, images_uint8: np.ndarray):
-    return chunks.map_chunks(lambda _, batch: _apply(self.sizes, self.params,
-                                                     jnp.asarray(batch)), [images_uint8], 500)
+    return _classify(self.sizes, self.params, images_uint8)
 
   @classmethod
   def for_dataset(cls, builder, config) -> "CatalogClassifier":
@@ -149,8 +131,7 @@ def _train_and_cache(builder, config, sizes, names, made_from: dict, path: str) 
                int(held_out.sum()), path)
   start = time.time()
   params = train(images[~held_out], labels[~held_out], sizes)
-  _, class_logits = chunks.map_chunks(
-      lambda _, batch: _apply(sizes, params, jnp.asarray(batch)), [images[held_out]], 500)
+  _, class_logits = _classify(sizes, params, images[held_out])
   weights = flax.serialization.to_bytes(params)
   record = {**made_from, "attributes": names, "label_sizes": list(sizes),
             "held_out_images": int(held_out.sum()),

@@ -81,21 +81,22 @@ def classify(images_uint8: np.ndarray, batch_size: int = 1000):
                            batch_size)
 
 
-def train(train_images, train_labels, test_images, test_labels, *, epochs=8, batch_size=128,
-          learning_rate=1e-3, seed=0):
-  """Trains from scratch; returns (params, test accuracy). Deterministic for a seed."""
-  model = Classifier()
-  params = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, *IMAGE_SHAPE)))
-  steps_per_epoch = len(train_images) // batch_size
-  schedule = optax.cosine_decay_schedule(learning_rate, epochs * steps_per_epoch)
-  tx = optax.adam(schedule)
+def fit(model: nn.Module, loss_of_logits, images, labels, *, epochs: int, batch_size: int,
+        learning_rate=1e-3, seed=0, log=None):
+  """Parameters of `model` (images in [-1, 1] -> (features, logits)) trained from scratch on
+  uint8 `images` by Adam on a cosine schedule, minimizing mean `loss_of_logits(logits,
+  labels)` with dropout; deterministic for a seed. `log(epoch, loss)` after each epoch."""
+  params = model.init(jax.random.PRNGKey(seed), jnp.zeros((1, *images.shape[1:])))
+  steps_per_epoch = len(images) // batch_size
+  tx = optax.adam(optax.cosine_decay_schedule(learning_rate, epochs * steps_per_epoch))
   opt_state = tx.init(params)
 
   @jax.jit
-  def step(params, opt_state, images, labels, key):
+  def step(params, opt_state, batch_images, batch_labels, key):
     def loss_fn(p):
-      _, logits = model.apply(p, pixels.to_model_range(images), train=True, rngs={"dropout": key})
-      return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+      _, logits = model.apply(p, pixels.to_model_range(batch_images), train=True,
+                              rngs={"dropout": key})
+      return loss_of_logits(logits, batch_labels).mean()
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
     return optax.apply_updates(params, updates), opt_state, loss
@@ -103,14 +104,28 @@ def train(train_images, train_labels, test_images, test_labels, *, epochs=8, bat
   rng = np.random.default_rng(seed)
   key = jax.random.PRNGKey(seed + 1)
   for epoch in range(epochs):
-    order = rng.permutation(len(train_images))
-    start = time.time()
+    order = rng.permutation(len(images))
     for i in range(steps_per_epoch):
-      idx = order[i * batch_size:(i + 1) * batch_size]
-      params, opt_state, loss = step(params, opt_state, train_images[idx], train_labels[idx],
+      rows = order[i * batch_size:(i + 1) * batch_size]
+      params, opt_state, loss = step(params, opt_state, images[rows], labels[rows],
                                      jax.random.fold_in(key, epoch * steps_per_epoch + i))
-    print(f"epoch {epoch + 1}/{epochs}: loss {float(loss):.4f} ({time.time() - start:.0f}s)",
+    if log:
+      log(epoch, float(loss))
+  return params
+
+
+def train(train_images, train_labels, test_images, test_labels, *, epochs=8, batch_size=128,
+          learning_rate=1e-3, seed=0):
+  """Trains from scratch; returns (params, test accuracy). Deterministic for a seed."""
+  start = time.time()
+
+  def log(epoch, loss):
+    print(f"epoch {epoch + 1}/{epochs}: loss {loss:.4f} ({time.time() - start:.0f}s)",
           flush=True)
+
+  params = fit(Classifier(), optax.softmax_cross_entropy_with_integer_labels, train_images,
+               train_labels, epochs=epochs, batch_size=batch_size,
+               learning_rate=learning_rate, seed=seed, log=log)
   logits = chunks.map_chunks(lambda _, batch: _apply(params, jnp.asarray(batch))[1],
                             [test_images], 1000)
   return params, float((logits.argmax(1) == test_labels).mean())

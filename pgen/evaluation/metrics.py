@@ -129,9 +129,8 @@ def attribute_accuracy(class_logits: np.ndarray, labels: np.ndarray, sizes: tupl
                        names) -> dict[str, float]:
   """How often the classifier sees each attribute of combined `labels` (attributes of
   `sizes` values, named `names`) as asked: is the red dress red, is it a dress."""
-  strides, sizes = np.asarray(data_options.label_strides(sizes)), np.asarray(sizes)
-  predicted = np.asarray(class_logits).argmax(1)[:, None] // strides % sizes
-  wanted = np.asarray(labels)[:, None] // strides % sizes
+  predicted = data_options.attribute_values(np.asarray(class_logits).argmax(1), sizes)
+  wanted = data_options.attribute_values(np.asarray(labels), sizes)
   return {name: float(np.mean(predicted[:, a] == wanted[:, a])) for a, name in enumerate(names)}
 
 

@@ -34,6 +34,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from pgen.data import options as data_options
+
 CONDITIONINGS = ("none", "projection", "acgan")
 
 BATCH_NORM_MOMENTUM = 0.9
@@ -89,8 +91,7 @@ class LayerKit:
   def embed_labels(self, labels, num_classes: int, features: int, **kwargs):
     """(B,) labels -> (B, features): the sum of their attributes' embeddings."""
     sizes = self.attribute_sizes(num_classes)
-    table = self.embed(sum(sizes), features, **kwargs)
-    return jnp.sum(table(attribute_rows(labels, sizes)), axis=-2)
+    return embed_attributes(self.embed(sum(sizes), features, **kwargs), labels, sizes)
 
   def batch_norm(self, x, labels=None, num_classes: int = 0):
     """Plain BatchNorm when `num_classes` is 0, else ConditionalBatchNorm on `labels`
@@ -136,12 +137,14 @@ def attribute_rows(labels, sizes: tuple):
   """(B,) labels combining attributes of `sizes` values (the first the most significant)
   -> (B, attributes): each attribute value's row in a table of sum(sizes) rows, the
   attributes' rows one after another."""
-  digits, rest = [], labels
-  for size in reversed(sizes):
-    digits.append(rest % size)
-    rest = rest // size
   offsets = [sum(sizes[:a]) for a in range(len(sizes))]
-  return jnp.stack(digits[::-1], axis=-1) + jnp.asarray(offsets, labels.dtype)
+  return data_options.attribute_values(labels, sizes) + jnp.asarray(offsets, labels.dtype)
+
+
+def embed_attributes(table: Callable, labels, sizes: tuple):
+  """(B, features): the sum of the rows of `table` (an embedding of sum(sizes) rows) of
+  each attribute of `labels`."""
+  return jnp.sum(table(attribute_rows(labels, sizes)), axis=-2)
 
 
 def multi_hot(labels, sizes: tuple):
@@ -180,10 +183,9 @@ class ConditionalBatchNorm(nn.Module):
     x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, use_scale=False,
                      use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)(x)
     features = x.shape[-1]
-    rows = attribute_rows(labels, self.sizes)
-    embed = lambda init, name: jnp.sum(nn.Embed(  # noqa: E731
+    embed = lambda init, name: embed_attributes(nn.Embed(  # noqa: E731
         sum(self.sizes), features, embedding_init=init, name=name, dtype=self.dtype,
-        param_dtype=self.param_dtype)(rows), axis=-2)
+        param_dtype=self.param_dtype), labels, self.sizes)
     gain_init = nn.initializers.constant(1.0 / len(self.sizes))  # The gains sum to 1.
     gain, bias = embed(gain_init, "gain"), embed(nn.initializers.zeros, "bias")
     broadcast = (x.shape[0],) + (1,) * (x.ndim - 2) + (features,)
