@@ -8,7 +8,8 @@ ADA adapts, the combination for catalogs of a few thousand photos per category.
     python -m pgen generate --workdir runs/catalog64 --num 36 --out grid.png  # per category
 
 Widths 64 are sized for an accelerator (a ResNet of width w costs about a DCGAN of width
-4w; see bench/RESULTS.md); on a CPU use --config.model.g_width=16 --config.model.d_width=16.
+4w; see bench/RESULTS.md). `:cpu` is the recipe at 64x48 with widths 16, for a few CPU
+cores (bench/QUALITY.md measures it on an RGB catalog); `:smoke` shrinks it to seconds.
 Data handling (white padding to the frame, upscaling small photos) is configs/folder_dcgan.py's.
 """
 
@@ -31,7 +32,7 @@ def use_sngan(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  config = folder_dcgan.get_config(variant)
+  config = folder_dcgan.get_config("smoke" if variant == "smoke" else "")
   config.data.resolution = (64, 64)
   use_sngan(config)  # The category folders are the classes.
   config.model.g_width = 64
@@ -40,11 +41,17 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.augment.policy = ("translation", "cutout", "color")
   config.augment.probability = 0.0  # ADA raises it when D starts to memorize the catalog.
   config.augment.ada_target = 0.6
-  if not variant:
-    config.total_steps = 50_000
-  if variant == "smoke":
+  config.total_steps = 50_000
+  if variant == "cpu":
+    config.data.resolution = (64, 48)
+    config.model.g_width = 16
+    config.model.d_width = 16
+  elif variant == "smoke":
     config.data.resolution = (32, 32)
     config.model.g_width = 8
     config.model.d_width = 8
     config.model.latent_dim = 16
+    config.total_steps = 6
+  elif variant:
+    raise ValueError(f"Unknown config variant {variant!r}; choose 'cpu' or 'smoke'.")
   return config

@@ -13,7 +13,9 @@ mapping network, batch 32, learning rate 0.0025, R1's gamma from its rule (0.000
 E[sign D(real)] = 0.6 (it matters most for small catalogs: a few thousand photos), EMA of
 10k images, 12.8M images in all. The category folders are the classes (projection D,
 label in the mapping network). Data handling (white padding to the frame, upscaling small
-photos) is configs/folder_dcgan.py's. `:smoke` shrinks everything to 32x24 for a CPU.
+photos) is configs/folder_dcgan.py's. `:cpu` is the recipe at 64x48 with
+configs/fashion_mnist_stylegan2.py's CPU-sized widths and latents (bench/QUALITY.md measures
+it on an RGB catalog); `:smoke` shrinks everything to 32x24 for tests.
 """
 
 import ml_collections
@@ -22,7 +24,7 @@ from configs import fashion_mnist_stylegan2, folder_dcgan
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
-  config = folder_dcgan.get_config(variant)
+  config = folder_dcgan.get_config("smoke" if variant == "smoke" else "")
   config.data.resolution = (256, 192)  # (height, width); (256, 256) for square photos.
   config.model.conditioning = "projection"
   config.model.latent_dim = 512
@@ -35,10 +37,17 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config.checkpoint_every_steps = 5000
   if variant != "smoke":
     config.batch_size = 32
-  else:
+  if variant == "cpu":
+    config.data.resolution = (64, 48)
+    config.model.latent_dim = config.model.w_dim = 128
+    # 4x3: 128 channels, 8x6: 128, 16x12: 64, 32x24: 32, 64x48: 16.
+    config.model.channel_base, config.model.channel_max = 1024, 128
+  elif variant == "smoke":
     config.data.resolution = (32, 24)
     config.model.latent_dim = config.model.w_dim = 16
     config.model.channel_base, config.model.channel_max = 128, 16
+  elif variant:
+    raise ValueError(f"Unknown config variant {variant!r}; choose 'cpu' or 'smoke'.")
   height, width = config.data.resolution
   fashion_mnist_stylegan2.use_stylegan2(config, height, width)
   return config
