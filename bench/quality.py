@@ -1,13 +1,22 @@
 r"""Quality per minute on this machine: trains Fashion-MNIST recipes for a fixed wall-clock
-budget, scores the EMA generator at fixed points, and writes bench/QUALITY.md and
-bench/quality.png (FD against minutes and against images seen, every recipe on one
-figure).
+budget, scores the EMA generator at fixed points, and writes bench/QUALITY.md (a section
+per dataset) and bench/quality.png (FD against minutes and against images seen, every
+Fashion-MNIST recipe on one figure; another dataset's runs in bench/quality_<dataset>.png).
 
     python bench/quality.py --recipe dcgan [--seeds 0,1,2]       # a recipe of RECIPES
     python bench/quality.py --all                                # every recipe at its seeds
     python bench/quality.py --report                             # tables and plot only
     python bench/quality.py --config configs/x.py --set model.g_width=32 --name mine
     python bench/quality.py --recipe stylegan2 --workdir runs/q   # its generator kept
+
+The RGB catalog's runs (conditional on category and colour; scored in the catalog's own
+classifier, with each attribute's accuracy) are --config runs on a catalog made with
+`python bench/make_rgb_catalog.py --out photos --per_combination 200` and `python -m pgen
+prepare --src photos --labels photos/labels.csv --name rgb_catalog --out DIR`:
+
+    python bench/quality.py --config configs/catalog_resnet64.py:cpu --name ... \
+        --set 'data.name="rgb_catalog"' --set 'data.data_dir="DIR"' \
+        --set 'data.label_keys=["label","colour"]' --minutes 5,10,15,20
 
 Points: 5, 10 and 15 minutes of training (the wall clock of the steps and their input;
 compilation and scoring are not counted; StyleGAN2 and the default's seed 0 go on to 30)
@@ -52,6 +61,10 @@ NUM_SAMPLES = 10_000
 FEATURE_SPACES = {"classifier": "pgen's Fashion-MNIST classifier",
                   "catalog": "the dataset's own catalog classifier",
                   "inception": "Inception-v3 (FID)"}
+FASHION_MNIST = "fashion_mnist"
+DATASET_TITLES = {FASHION_MNIST: "Fashion-MNIST (28x28 grayscale, at 32x32)",
+                  "rgb_catalog": "RGB catalog (bench/make_rgb_catalog.py --per_combination 200, "
+                                 "prepared; 64x48, 5 categories x 4 colours)"}
 METRICS = ("fd", "kid", "precision", "recall", "density", "coverage", "class_entropy",
            "class_accuracy")
 
@@ -203,7 +216,7 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   images_per_step = data.images_per_step(config)
   pending = sorted([("minutes", m, m * 60.0) for m in minutes] +
                    [("kimg", k, None) for k in kimg], key=lambda p: (p[2] is None, p[1]))
-  points, training_s, images, step = [], 0.0, 0, 0
+  points, training_s, images, step, extractor = [], 0.0, 0, 0, None
   for batch in itertools.chain([first], batches):
     tick = time.perf_counter()
     state, metrics = train_step.at(step)(state, batch)
@@ -217,6 +230,7 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
       losses = {k: float(sharding.to_host(v)) for k, v in metrics.items()}
       generated, labels = _sample(sampler, state, config, setup.num_classes, key)
       result = evaluator(generated, labels)
+      extractor = result.get("feature_extractor")
       point = {"kind": kind, "at": value, "minutes": training_s / 60, "images": images,
                "step": step, **{m: result[m] for m in METRICS if m in result},
                **{k: v for k, v in result.items() if k.startswith("accuracy/")},
@@ -230,7 +244,7 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   if workdir:
     _save_run(workdir, config, mesh, dataset.info, state)
   return {"compile_s": compile_s, "images_per_s": images / training_s, "steps": step,
-          "points": points, "config": config.to_dict()}
+          "points": points, "feature_extractor": extractor, "config": config.to_dict()}
 
 
 def run(name: str, config_path: str, overrides: dict, seed: int, minutes, kimg,
@@ -271,8 +285,15 @@ def _settings(entry) -> str:
   return json.dumps(config, sort_keys=True)
 
 
+def _attribute_metrics(entries) -> list[str]:
+  """The per-attribute accuracies (accuracy/<attribute>) the runs on combined labels have."""
+  return sorted({k for e in entries for p in e["points"] for k in p if k.startswith("accuracy/")})
+
+
 def _by_point_table(entries, kind, points, unit) -> list[str]:
-  """FD at each point of `kind`, then the last point's recall, precision, class accuracy."""
+  """FD at each point of `kind`, then the last point's recall, precision, class accuracy
+  (and each attribute's accuracy, for runs on combined labels)."""
+  last_point_metrics = ("recall", "precision", "class_accuracy", *_attribute_metrics(entries))
   rows = []
   for e in entries:
     reached = [p["at"] for p in e["points"] if p["kind"] == kind]
@@ -280,11 +301,12 @@ def _by_point_table(entries, kind, points, unit) -> list[str]:
     rows.append([e["recipe"], str(e["seed"]),
                  *(reporting.format_value(_at(e, kind, v, "fd")) for v in points),
                  *(reporting.format_value(_at(e, kind, last, metric), 3)
-                   for metric in ("recall", "precision", "class_accuracy")),
+                   for metric in last_point_metrics),
                  f"{e['images_per_s']:.0f}", e["commit"]])
   return reporting.markdown_table(
       ["recipe", "seed", *(f"FD @{v} {unit}" for v in points), "recall", "precision",
-       "class acc.", "images/s", "commit"], rows)
+       "class acc.", *(f"{m.split('/', 1)[1]} acc." for m in last_point_metrics[3:]),
+       "images/s", "commit"], rows)
 
 
 def _seeds_table(entries, at) -> list[str]:
@@ -304,8 +326,21 @@ def _seeds_table(entries, at) -> list[str]:
   return reporting.markdown_table(["recipe", "seeds", "FD", "recall"], rows)
 
 
+def _by_dataset(entries) -> dict:
+  """{dataset name: its runs}, Fashion-MNIST first: FDs compare within a dataset only."""
+  groups = {}
+  for e in sorted(entries, key=lambda e: _dataset(e) != FASHION_MNIST):
+    groups.setdefault(_dataset(e), []).append(e)
+  return groups
+
+
+def _dataset(entry) -> str:
+  return entry["config"].get("data", {}).get("name", FASHION_MNIST)
+
+
 def report(results: str = RESULTS, plot: str = PLOT) -> str:
-  """bench/QUALITY.md's tables from every run in `results`; draws the plot into `plot`."""
+  """bench/QUALITY.md's tables from every run in `results`, a section per dataset; draws
+  Fashion-MNIST's plot into `plot`, another dataset's beside it (quality_<dataset>.png)."""
   order = list(RECIPES)
   entries = sorted(_results(results), key=lambda e: (
       order.index(e["recipe"]) if e["recipe"] in order else len(order), e["recipe"], e["seed"]))
@@ -314,12 +349,16 @@ def report(results: str = RESULTS, plot: str = PLOT) -> str:
            "not this file.", ""]
   machines = sorted({e["machine"] for e in entries})
   lines += [f"Machine{'s' if len(machines) > 1 else ''}: " + "; ".join(machines) + ".", ""]
-  for kind, points, unit in (("minutes", sorted({p["at"] for e in entries for p in e["points"]
-                                                  if p["kind"] == "minutes"}), "min"),
-                             ("kimg", KIMG, "k images")):
-    lines += [f"## By {'training time' if kind == 'minutes' else 'images seen'}", "",
-              "Recall, precision and class accuracy are at each run's last point.", "",
-              *_by_point_table(entries, kind, points, unit), ""]
+  for dataset, runs in _by_dataset(entries).items():
+    lines += [f"## {DATASET_TITLES.get(dataset, dataset)}", ""]
+    for kind, points, unit in (("minutes", sorted({p["at"] for e in runs for p in e["points"]
+                                                    if p["kind"] == "minutes"}), "min"),
+                               ("kimg", KIMG, "k images")):
+      lines += [f"### By {'training time' if kind == 'minutes' else 'images seen'}", "",
+                "Recall, precision and accuracies are at each run's last point.", "",
+                *_by_point_table(runs, kind, points, unit), ""]
+    _plot(runs, plot if dataset == FASHION_MNIST else
+          f"{os.path.splitext(plot)[0]}_{dataset}.png")
   at = MINUTES[-1]
   lines += ["## Seeds", "", f"FD and recall at {at} minutes over the seeds of runs with the same "
             "settings (recipes that train the same config count together): mean ± std "
@@ -330,18 +369,19 @@ def report(results: str = RESULTS, plot: str = PLOT) -> str:
       overrides = ", ".join(f"`{k}={json.dumps(v)}`" for k, v in e["overrides"].items())
       what = RECIPES[e["recipe"]].what if e["recipe"] in RECIPES else "--config run"
       scored_in = FEATURE_SPACES[e["config"]["eval"]["feature_extractor"]]
+      if e["config"]["eval"]["feature_extractor"] == "catalog":  # Its own per dataset version.
+        scored_in += f" (`{e.get('feature_extractor') or 'an earlier version'}`)"
       recipes.append([e["recipe"], what, f"`{e['config_file']}`",
                       overrides or reporting.MISSING, scored_in])
   lines += ["", "## Recipes", "",
             "FDs compare only between runs scored in the same features (the last column).", "",
             *reporting.markdown_table(["recipe", "what", "config", "overrides", "scored in"],
                                       recipes)]
-  _plot(entries, plot)
   return "\n".join(lines) + "\n"
 
 
 def _plot(entries, path: str) -> None:
-  """FD against training minutes and against images seen, a line a run."""
+  """FD against training minutes and against images seen, a line a run (of one dataset)."""
   by_time, by_images = [], []
   for e in entries:
     points = sorted(e["points"], key=lambda p: p["images"])
@@ -352,7 +392,8 @@ def _plot(entries, path: str) -> None:
                                      [p["images"] / 1000 for p in points], fds))
   reporting.plot_curves(path, [("training minutes", by_time),
                                ("thousands of images seen", by_images)],
-                        "FD (pgen classifier, 10k samples)", log_y=True, colour_map="tab20")
+                        f"FD ({FEATURE_SPACES[entries[0]['config']['eval']['feature_extractor']]}, "
+                        "10k samples)", log_y=True, colour_map="tab20")
 
 
 def main():

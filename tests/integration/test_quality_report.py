@@ -50,3 +50,27 @@ def test_report_tables_every_run_and_pools_seeds_of_the_same_settings(tmp_path):
   recipes = text[text.index("## Recipes"):]
   assert "| dcgan_fast | learning rates 5e-4" in recipes
   assert rows[2].endswith("| pgen's Fashion-MNIST classifier |")  # The features it was scored in.
+
+
+def test_each_dataset_has_its_own_tables_and_plot_and_attribute_accuracies(tmp_path):
+  quality = _quality()
+  rgb = _run("rgb_dcgan", 0, (2.0, 1.0, 0.5), {"data": {"name": "rgb_catalog"}})
+  rgb["config"]["eval"]["feature_extractor"] = "catalog"
+  rgb["feature_extractor"] = "catalog-classifier-0123abcd"  # The catalog's own, per version.
+  for point in rgb["points"]:
+    point.update({"class_accuracy": 0.98, "accuracy/label": 0.99, "accuracy/colour": 1.0})
+  results = tmp_path / "results.jsonl"
+  results.write_text(json.dumps(rgb) + "\n" + json.dumps(_run("dcgan", 0, (30, 10, 6), {})))
+  text = quality.report(str(results), str(tmp_path / "plot.png"))
+
+  assert (tmp_path / "plot.png").stat().st_size > 0
+  assert (tmp_path / "plot_rgb_catalog.png").stat().st_size > 0
+  fashion_mnist = text[text.index("## Fashion-MNIST"):text.index("## RGB catalog")]
+  catalog = text[text.index("## RGB catalog"):text.index("## Seeds")]
+  assert "| dcgan | 0 | 30.00 |" in fashion_mnist and "rgb_dcgan" not in fashion_mnist
+  assert "colour acc." not in fashion_mnist
+  assert ("| recipe | seed | FD @5 min | FD @10 min | FD @15 min | recall | precision | "
+          "class acc. | colour acc. | label acc. | images/s | commit |") in catalog
+  assert "| rgb_dcgan | 0 | 2.00 | 1.00 | 0.50 | 0.800 | 0.900 | 0.980 | 1.000 | 0.990 |" in catalog
+  recipes = text[text.index("## Recipes"):]
+  assert "the dataset's own catalog classifier (`catalog-classifier-0123abcd`)" in recipes
