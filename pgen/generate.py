@@ -4,9 +4,10 @@
     generate("runs/fmnist", num=64, out="grid.png")
     generate("exports/fmnist", num=10000, out="samples.npz")  # `images`: uint8 (N, H, W, C)
 
-For a class-conditional generator, `class_name` (an index or a class name) picks the class
-of every sample; without it, a .png becomes one grid per class (grid_<class>.png) and an
-.npz holds `num` samples spread evenly over the classes, with their `labels`.
+For a class-conditional generator, `class_name` (an index or a class name) or `condition`
+(label=dress,colour=red; colour=red for every category in red) picks the classes; a .png
+of several classes becomes one grid per class (grid_<class>.png) and an .npz holds `num`
+samples spread evenly over them, with their `labels`.
 Generating needs the workdir or export alone (pgen.generators), not the dataset.
 """
 
@@ -30,44 +31,72 @@ def class_index(class_name: str, class_names) -> int:
                       f"{len(class_names)} or one of {list(class_names)}.", argument="class")
 
 
-def condition_label(spec: str, class_names) -> int:
-  """The label of a condition `KEY=VALUE[,KEY=VALUE...]` (values by name or index): for one
-  attribute the key is `label` (label=Dress); for labels that combine attributes
-  (data.label_keys) every attribute is named (label=dress,colour=red)."""
-  attributes = data_options.attributes_of(class_names)
-  combined = bool(attributes)
-  keys = list(attributes) if combined else ["label"]
+def _class_values(class_names) -> list[dict]:
+  """{key: value name} of each class: its attributes on combined labels (data.label_keys),
+  else the one key `label` whose values are the class names."""
+  if data_options.attributes_of(class_names):
+    return [data_options.parse_combination(name) for name in class_names]
+  return [{"label": name} for name in class_names]
+
+
+def _attributes(class_names) -> dict:
+  """{key: its value names, in order} of a run's classes (_class_values')."""
+  return data_options.attributes_of(class_names) or {"label": list(class_names)}
+
+
+def condition_labels(spec: str, class_names) -> list[int]:
+  """The labels a condition `KEY=VALUE[|VALUE...][,KEY=VALUE...]` selects, in label order
+  (values by name or index): the classes whose attributes take one of the values given for
+  every key named; a key not named takes all its values. For one attribute the key is
+  `label` (label=Dress); for combined labels (data.label_keys), label=dress,colour=red is
+  one combination, colour=red every category in red, label=dress|tshirt both in every
+  colour."""
+  attributes = _attributes(class_names)
+  keys = ", ".join(attributes)
   try:
     asked = data_options.parse_combination(spec)
   except ValueError as error:
-    raise ArgumentError(f"condition={spec}: {error} the keys are {', '.join(keys)}.",
+    raise ArgumentError(f"condition={spec}: {error} the keys are {keys}.",
                         argument="condition") from None
-  if set(asked) - set(keys) or (combined and set(asked) != set(keys)):
-    raise ArgumentError(f"condition={spec} must name every key once; the keys are "
-                        f"{', '.join(keys)} (e.g. {class_names[0] if combined else 'label=0'}).",
+  if set(asked) - set(attributes):
+    raise ArgumentError(f"condition={spec} names a key this run lacks; the keys are {keys}.",
                         argument="condition")
-  if not combined:
-    try:
-      return class_index(asked["label"], class_names)
-    except ArgumentError as error:
-      raise ArgumentError(f"condition={spec}: {error}", argument="condition") from None
-  values = {}
-  for key, value in asked.items():
+  chosen = {}
+  for key, values in asked.items():
     known = attributes[key]
-    if value.isdigit() and int(value) < len(known):
-      value = known[int(value)]
-    if value not in known:
-      raise ArgumentError(f"condition={spec}: {key}={value} is not a value of this run; use "
-                          f"an index below {len(known)} or one of {known}.",
-                          argument="condition")
-    values[key] = value
-  return list(class_names).index(",".join(f"{key}={values[key]}" for key in keys))
+    chosen[key] = set()
+    for value in values.split("|"):
+      if value.isdigit() and int(value) < len(known):
+        value = known[int(value)]
+      if value not in known:
+        raise ArgumentError(f"condition={spec}: {key}={value} is not a value of this run; use "
+                            f"an index below {len(known)} or one of {known}.",
+                            argument="condition")
+      chosen[key].add(value)
+  return [label for label, values in enumerate(_class_values(class_names))
+          if all(value in chosen.get(key, (value,)) for key, value in values.items())]
 
 
-def class_label(generator: generators.TrainedGenerator, class_name: str | None,
-                condition: str | None = None) -> int | None:
-  """The label `--class` (a class name or index) or `--condition` (condition_label) asks
-  for, None without them; an error for an unconditional generator."""
+def condition_label(spec: str, class_names) -> int:
+  """The label of a condition that names one value of every key (condition_labels)."""
+  labels = condition_labels(spec, class_names)
+  if len(labels) > 1:
+    raise _several_classes("condition", spec, class_names, len(labels))
+  return labels[0]
+
+
+def _several_classes(argument: str, spec: str, class_names, count: int) -> ArgumentError:
+  keys = ", ".join(_attributes(class_names))
+  return ArgumentError(f"{argument}={spec} selects {count} classes; this output takes one: "
+                       f"name one value of every key ({keys}).", argument=argument)
+
+
+def selected_labels(generator: generators.TrainedGenerator, class_name: str | None,
+                    condition: str | None = None) -> list[int] | None:
+  """The labels `--class` or `--condition` (condition_labels) select; None without them
+  (every class). `--class` is a class name or index, or on combined labels a value of the
+  first attribute (the category: `--class dress` is `--condition label=dress`). An error for
+  an unconditional generator."""
   if class_name is None and condition is None:
     return None
   argument = "class" if condition is None else "condition"
@@ -78,28 +107,48 @@ def class_label(generator: generators.TrainedGenerator, class_name: str | None,
     raise ArgumentError("condition and --class both name the class; give one.",
                         argument="condition")
   if condition is not None:
-    return condition_label(condition, generator.class_names)
-  return class_index(class_name, generator.class_names)
+    return condition_labels(condition, generator.class_names)
+  attributes = data_options.attributes_of(generator.class_names)
+  if attributes and class_name not in generator.class_names and not class_name.isdigit():
+    category = next(iter(attributes))
+    if class_name in attributes[category]:
+      return condition_labels(f"{category}={class_name}", generator.class_names)
+  return [class_index(class_name, generator.class_names)]
+
+
+def class_label(generator: generators.TrainedGenerator, class_name: str | None,
+                condition: str | None = None) -> int | None:
+  """The one label `--class` or `--condition` asks for (selected_labels), None without
+  them; an error when they select several classes."""
+  labels = selected_labels(generator, class_name, condition)
+  if labels is not None and len(labels) > 1:
+    argument, spec = ("class", class_name) if condition is None else ("condition", condition)
+    raise _several_classes(argument, spec, generator.class_names, len(labels))
+  return None if labels is None else labels[0]
 
 
 def generate(source: str, num: int, out: str, *, step: int | None = None, seed: int = 0,
              class_name: str | None = None, condition: str | None = None,
              options: generators.RenderOptions = generators.RenderOptions()) -> list[str]:
   """Writes `num` samples of a workdir's checkpoint at `step` (default latest) or of an
-  export to `out` (or, for a conditional .png without `class_name` or `condition`, one
-  grid per class); returns the paths. `options`: StyleGAN2's truncation and noise mode."""
+  export to `out`; returns the paths. A conditional run's samples are of the classes
+  `class_name` or `condition` select (selected_labels; default all): a .png is one grid per
+  class when they select several, an .npz holds `num` samples spread evenly over them with
+  their `labels`. `options`: StyleGAN2's truncation and noise mode."""
   if not out.endswith((".png", ".npz")):
     raise ArgumentError(f"out={out} must end in .png (a grid) or .npz (arrays).",
                         argument="out")
   generator = generators.load(source, step, options)
   class_names = generator.class_names
-  label = class_label(generator, class_name, condition)
-  labels = None if label is None else np.full((num,), label, np.int32)
-  per_class_grids = generator.conditional and label is None and out.endswith(".png")
-  if per_class_grids:
-    labels = np.repeat(np.arange(len(class_names), dtype=np.int32), num)
-  elif generator.conditional and labels is None:
-    labels = samples.balanced_labels(num, len(class_names))
+  selected = selected_labels(generator, class_name, condition)
+  if generator.conditional and selected is None:
+    selected = list(range(len(class_names)))
+  grid_per_class = out.endswith(".png") and selected is not None and len(selected) > 1
+  labels = None
+  if grid_per_class:
+    labels = np.repeat(np.asarray(selected, np.int32), num)
+  elif selected is not None:
+    labels = np.asarray(selected, np.int32)[samples.balanced_labels(num, len(selected))]
   images = generators.sample(generator, num if labels is None else len(labels), seed=seed,
                              labels=labels)
   os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
@@ -107,14 +156,14 @@ def generate(source: str, num: int, out: str, *, step: int | None = None, seed: 
     arrays = {"images": images} if labels is None else {"images": images, "labels": labels}
     np.savez(out, **arrays)
     paths = [out]
-  elif not per_class_grids:
+  elif not grid_per_class:
     samples.save_png(samples.image_grid(images), out)
     paths = [out]
   else:
     paths = []
-    for index, name in enumerate(class_names):
-      path = f"{out[:-len('.png')]}_{catalog.file_safe(name)}.png"
-      samples.save_png(samples.image_grid(images[labels == index]), path)
+    for label in selected:
+      path = f"{out[:-len('.png')]}_{catalog.file_safe(class_names[label])}.png"
+      samples.save_png(samples.image_grid(images[labels == label]), path)
       paths.append(path)
   logging.info("Wrote samples of step %d to %s", generator.step, ", ".join(paths))
   return paths

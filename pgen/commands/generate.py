@@ -7,6 +7,8 @@ no TensorFlow.
     python -m pgen generate --workdir runs/sngan --num 64 --out bags.png --class Bag
     python -m pgen generate --workdir runs/shop --num 16 --out red_dresses.png \
         --condition label=dress,colour=red          # a run on data.label_keys
+    python -m pgen generate --workdir runs/shop --per_class 200 --out reds/ \
+        --condition colour=red                      # every category in red
     python -m pgen generate --export exports/fmnist --per_class 1000 --out catalog/ \
         [--postprocess autocontrast,sharpen,upscale=4]
     python -m pgen generate --export exports/fmnist --per_class 500 --out catalog/ \
@@ -32,9 +34,13 @@ flags.DEFINE_integer("seed", 0, "Seed of the latents (catalogs: the first image'
 flags.DEFINE_string("class", None, "Conditional runs: class index or name of every sample.")
 flags.DEFINE_string("condition", None, "Conditional runs, instead of --class: KEY=VALUE of "
                     "every sample, label=Dress; runs on combined labels (data.label_keys) "
-                    "name each attribute, label=dress,colour=red (names or indices).")
-flags.DEFINE_integer("per_class", None, "A catalog: this many PNGs per class in --out/<class>/"
-                     "<seed>.png, with manifest.csv and contact sheets.")
+                    "name each attribute, label=dress,colour=red (names or indices). Grids, "
+                    ".npz files and catalogs take several classes: name some of the keys "
+                    "(colour=red: every category in red) or several values ('label=dress|"
+                    "tshirt').")
+flags.DEFINE_integer("per_class", None, "A catalog: this many PNGs per class (per combination "
+                     "on combined labels) in --out/<class>/<seed>.png, with manifest.csv and "
+                     "contact sheets; of every class, or those --class or --condition select.")
 flags.DEFINE_integer("interpolate", None, "Frames per interpolation between --num latent pairs: "
                      "a PNG strip and a GIF each, in --out/.")
 flags.DEFINE_string("postprocess", None, "Catalogs and interpolations: e.g. "
@@ -71,7 +77,7 @@ def main(argv) -> None:
     raise app.UsageError("--accept filters catalogs: give --per_class N as well.")
   if not 0.0 <= FLAGS.min_accept <= 1.0:
     raise app.UsageError(f"--min_accept={FLAGS.min_accept} must be a probability in [0, 1].")
-  from pgen import catalog, generate, generators, interpolate, style_mixing  # noqa: PLC0415
+  from pgen import generate, generators, interpolate, style_mixing  # noqa: PLC0415
   source = FLAGS.workdir or FLAGS.export
   options = render_options()
   if not (FLAGS.per_class or FLAGS.interpolate or FLAGS.style_mixing):
@@ -80,27 +86,35 @@ def main(argv) -> None:
                       options=options)
     return
   generator = generators.load(source, FLAGS.step, options)
+  if FLAGS.per_class:
+    _write_catalog(generator)
+    return
   label = generate.class_label(generator, FLAGS["class"].value, FLAGS.condition)
   if FLAGS.style_mixing:
     path = style_mixing.write_style_mixing(generator, FLAGS.out, FLAGS.style_mixing,
                                            seed=FLAGS.seed, cutoff=FLAGS.mix_cutoff, label=label)
     print(f"Wrote the style-mixing grid {path}.")
-  elif FLAGS.per_class:
-    names = None if label is None else [generator.class_names[label]]
-    result = catalog.write_catalog(generator, FLAGS.out, FLAGS.per_class, seed=FLAGS.seed,
-                                   postprocess_spec=FLAGS.postprocess, class_names=names,
-                                   acceptance=_acceptance(generator))
-    print(f"Wrote {result['images']} images and {result['manifest']} "
-          f"({result['images_per_s']:.0f} images/s).")
-    for name, missing in result["shortfall"].items():
-      print(f"{name}: {FLAGS.per_class - missing} of {FLAGS.per_class} images reached "
-            f"P(accept) >= {FLAGS.min_accept} within {_max_candidates()} candidates; raise "
-            "--max_candidates or lower --min_accept for the rest.")
   else:
     paths = interpolate.write_interpolations(
         generator, FLAGS.out, FLAGS.num, FLAGS.interpolate, seed=FLAGS.seed, label=label,
         postprocess_spec=FLAGS.postprocess)
     print(f"Wrote {len(paths) // 2} interpolations to {FLAGS.out} (a .png strip and a .gif each).")
+
+
+def _write_catalog(generator) -> None:
+  """--per_class: the catalog of every class, or of those --class or --condition select."""
+  from pgen import catalog, generate  # noqa: PLC0415
+  selected = generate.selected_labels(generator, FLAGS["class"].value, FLAGS.condition)
+  names = None if selected is None else [generator.class_names[i] for i in selected]
+  result = catalog.write_catalog(generator, FLAGS.out, FLAGS.per_class, seed=FLAGS.seed,
+                                 postprocess_spec=FLAGS.postprocess, class_names=names,
+                                 acceptance=_acceptance(generator))
+  print(f"Wrote {result['images']} images and {result['manifest']} "
+        f"({result['images_per_s']:.0f} images/s).")
+  for name, missing in result["shortfall"].items():
+    print(f"{name}: {FLAGS.per_class - missing} of {FLAGS.per_class} images reached "
+          f"P(accept) >= {FLAGS.min_accept} within {_max_candidates()} candidates; raise "
+          "--max_candidates or lower --min_accept for the rest.")
 
 
 def _max_candidates() -> int:

@@ -7,6 +7,7 @@ import csv
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -18,11 +19,11 @@ from PIL import Image
 
 from bench import make_rgb_catalog
 from configs import folder_dcgan
-from pgen import export, generators
+from pgen import config as config_lib, export, generators
 from pgen.data import folder, pipeline, sources
 from pgen.errors import ArgumentError
 from pgen.evaluation import evaluate
-from pgen.generate import generate
+from pgen.generate import class_label, generate, selected_labels
 from pgen.train import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -98,9 +99,23 @@ def test_generate_makes_a_red_dress_it_never_saw_in_any_order_of_keys(shop_run, 
   np.testing.assert_array_equal(np.load(by_index)["images"], arrays["images"])
 
 
+def test_a_partial_condition_selects_every_combination_it_matches(shop_run, tmp_path):
+  out = str(tmp_path / "reds.npz")
+  generate(shop_run, 10, out, condition="colour=red")
+  reds = [c * len(COLOURS) + COLOURS.index("red") for c in range(len(CATEGORIES))]
+  # Spread evenly, the red dress included.
+  assert collections.Counter(np.load(out)["labels"].tolist()) == {red: 2 for red in reds}
+  generator = generators.load(shop_run)
+  # Bag (index 0) and dress, each in blue (0) and red (2), in label order.
+  assert selected_labels(generator, None, "label=dress|0,colour=red|blue") == [0, 2, 4, 6]
+  assert selected_labels(generator, "dress") == list(range(4, 8))  # --class: the category.
+  with pytest.raises(ArgumentError, match=r"condition=label=dress selects 4 classes; this "
+                     r"output takes one: name one value of every key \(label, colour\)"):
+    class_label(generator, None, "label=dress")
+
+
 @pytest.mark.parametrize("condition, message", [
-    ("label=dress", "must name every key once; the keys are label, colour"),
-    ("label=dress,colour=red,size=m", "the keys are label, colour"),
+    ("label=dress,colour=red,size=m", "names a key this run lacks; the keys are label, colour"),
     ("label=dress,colour=pink", r"colour=pink is not a value of this run; use an index below "
                                 r"4 or one of \['blue', 'green', 'red', 'yellow'\]"),
     ("label=hat,colour=red", r"label=hat is not a value of this run.*'dress'"),
@@ -122,16 +137,17 @@ def test_a_label_key_the_catalog_lacks_is_named_with_its_class_labels(shop_confi
     pipeline.input_info(sources.get_builder(config.data), config)
 
 
-def test_a_catalog_of_a_combination_has_a_column_and_a_text_chunk_per_attribute(
+def test_a_catalog_of_chosen_combinations_has_a_column_and_a_text_chunk_per_attribute(
     shop_run, tmp_path):
   out = str(tmp_path / "catalog")
-  result = _pgen("generate", "--workdir", shop_run, "--per_class", "3", "--out", out,
-                 "--class", "label=dress,colour=red")
+  result = _pgen("generate", "--workdir", shop_run, "--per_class", "2", "--out", out,
+                 "--condition", "label=dress|trouser,colour=red")
   assert result.returncode == 0, result.stderr[-3000:]
   with open(os.path.join(out, "manifest.csv")) as f:
     rows = list(csv.DictReader(f))
   assert [(r["class"], r["label"], r["colour"]) for r in rows] == [
-      ("label=dress,colour=red", "dress", "red")] * 3
+      ("label=dress,colour=red", "dress", "red")] * 2 + [
+      ("label=trouser,colour=red", "trouser", "red")] * 2
   chunks = Image.open(os.path.join(out, rows[0]["file"])).text
   assert (chunks["pgen:label"], chunks["pgen:colour"]) == ("dress", "red")
 
@@ -172,3 +188,33 @@ def test_samples_are_scored_per_attribute_by_a_classifier_of_the_catalog_made_on
   again = evaluate.evaluate_run(shop_run, num=40)
   assert again["feature_extractor"] == result["feature_extractor"]
   assert os.path.getmtime(record) == written
+
+
+SINGLE_LABEL_RUN = os.path.join(ROOT, "tests", "data", "single_label_run")
+
+
+@pytest.mark.parametrize("source", ["workdir", "export"])
+def test_a_conditional_run_and_export_from_before_label_keys_generate_the_same(
+    source, tmp_path):
+  """tests/data/single_label_run (tests/data/make_single_label_run.sh): a run on one label
+  (conditional BatchNorm, projection D) and its export, written by pgen before
+  data.label_keys, with the images each generated (seed 3, one per class)."""
+  out = str(tmp_path / "x.npz")
+  generate(os.path.join(SINGLE_LABEL_RUN, source), 10, out, seed=3)
+  expected = np.load(os.path.join(SINGLE_LABEL_RUN, f"{source}_seed3.npz"))
+  assert np.load(out)["labels"].tolist() == expected["labels"].tolist() == list(range(10))
+  difference = np.abs(np.load(out)["images"].astype(int) - expected["images"].astype(int))
+  assert difference.max() <= 1  # Within one grey level (other CPUs round).
+  generate(os.path.join(SINGLE_LABEL_RUN, source), 2, out, class_name="Dress")
+  assert np.load(out)["labels"].tolist() == [3, 3]
+
+
+def test_a_conditional_run_from_before_label_keys_trains_on(fmnist_data_dir, tmp_path):
+  workdir = str(tmp_path / "run")
+  shutil.copytree(os.path.join(SINGLE_LABEL_RUN, "workdir"), workdir)
+  config = config_lib.from_workdir(workdir)
+  assert (config.data.label_key, tuple(config.data.label_keys)) == ("label", ())
+  config.data.data_dir = fmnist_data_dir
+  config.total_steps = 6
+  assert int(train_and_evaluate(config, workdir).step) == 6
+  assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6"]

@@ -225,8 +225,9 @@ def test_the_condition_names_a_label_of_a_conditional_generator(tmp_path, genera
   assert review_app.parse_condition("label=Dress", fake) == 3
   assert review_app.parse_condition("label=8", fake) == 8
   for spec, message in [("color=red", "the keys are label"), ("Dress", "the keys are label"),
-                        ("label=Sock", "not a class of this run"),
-                        ("label=10", "not a class of this run")]:
+                        ("label=Sock", "label=Sock is not a value of this run"),
+                        ("label=10", "label=10 is not a value of this run"),
+                        ("label=Dress|Bag", "selects 2 classes; this output takes one")]:
     with pytest.raises(ArgumentError, match=message) as raised:
       review_app.parse_condition(spec, fake)
     assert raised.value.argument == "condition"
