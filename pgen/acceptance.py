@@ -36,7 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 
-from pgen import chunks, generators, pixels
+from pgen import chunks, files, generators, pixels
 from pgen.errors import ArgumentError, ConfigError
 from pgen.evaluation import classifier
 
@@ -155,10 +155,7 @@ class AcceptanceModel:
                "class_bias": self.class_bias.tolist(), "mean": self.mean.tolist(),
                "scale": self.scale.tolist()}
     content.pop("path", None)
-    tmp = path + ".partial"
-    with open(tmp, "w") as f:
-      json.dump(content, f, indent=1)
-    os.replace(tmp, path)
+    files.write_whole(path, json.dumps(content, indent=1))
     return path
 
   @classmethod

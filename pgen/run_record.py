@@ -24,6 +24,7 @@ import jax
 from absl import logging
 
 import pgen
+from pgen import files
 from pgen.errors import PgenError
 
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-cpu", "tensorflow",
@@ -95,10 +96,7 @@ def add_to_record(path: str, key: str, value) -> None:
   with open(path) as f:
     record = json.load(f)
   record[key] = value
-  tmp = path + ".tmp"
-  with open(tmp, "w") as f:
-    json.dump(record, f, indent=2)
-  os.replace(tmp, path)
+  files.write_whole(path, json.dumps(record, indent=2))
 
 
 def layout(mesh) -> dict:

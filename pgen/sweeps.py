@@ -25,13 +25,12 @@ import importlib.util
 import itertools
 import json
 import os
-import tempfile
 
 import ml_collections
 from absl import flags
 from ml_collections import config_flags
 
-from pgen import config as config_lib
+from pgen import config as config_lib, files
 from pgen.errors import ArgumentError, ConfigError
 
 MANIFEST = "sweep.json"
@@ -235,12 +234,7 @@ def point_workdir(workdir: str, point: Point) -> str:
 
 def _write_json(path: str, value) -> None:
   """Written whole or not at all: array tasks starting together write the same files."""
-  folder = os.path.dirname(path)
-  os.makedirs(folder, exist_ok=True)
-  with tempfile.NamedTemporaryFile("w", dir=folder, suffix=".tmp", delete=False) as f:
-    json.dump(value, f, indent=2)
-    f.write("\n")
-  os.replace(f.name, path)
+  files.write_whole(path, json.dumps(value, indent=2) + "\n")
 
 
 def _difference(old: dict, new: dict) -> str | None:

@@ -35,7 +35,8 @@ LAYERS = {
     "leaves": ["pgen.errors", "pgen.pixels", "pgen.chunks", "pgen.compiler", "pgen.sharding",
                "pgen.distributed", "pgen.run_record", "pgen.data.options", "pgen.data.images",
                "pgen.data.report", "pgen.performance", "pgen.postprocess", "pgen.evaluation",
-               "pgen.config_keys", "pgen.metrics_file", "pgen.reporting", "pgen.reviews", "pgen"],
+               "pgen.config_keys", "pgen.metrics_file", "pgen.reporting", "pgen.reviews", "pgen.files",
+               "pgen"],
 }
 
 

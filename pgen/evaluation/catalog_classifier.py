@@ -29,7 +29,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from pgen import chunks, pixels
+from pgen import chunks, files, pixels
 from pgen.data import options as data_options, pipeline
 from pgen.evaluation import classifier, metrics, reference
 from pgen.models import layers
@@ -139,10 +139,6 @@ def _train_and_cache(builder, config, sizes, names, made_from: dict, path: str) 
                                                             sizes, names),
             "train_s": round(time.time() - start, 1),
             "sha256": hashlib.sha256(weights).hexdigest()}
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  for suffix, content in ((".msgpack", weights), (".json", json.dumps(record, indent=2))):
-    tmp = f"{path}{suffix}.tmp{os.getpid()}"  # Written whole, then renamed.
-    with open(tmp, "wb" if isinstance(content, bytes) else "w") as f:
-      f.write(content)
-    os.replace(tmp, path + suffix)
+  files.write_whole(path + ".msgpack", weights)
+  files.write_whole(path + ".json", json.dumps(record, indent=2))  # Last: it marks the pair.
   logging.info("Catalog classifier held-out accuracy: %s", record["held_out_accuracy"])

@@ -7,12 +7,14 @@ that its features depend on: dataset, split, image count, resolution, padding va
 the extractor's id (which names its weights), so a change of any of them computes anew.
 """
 
+import io
 import os
 
 import ml_collections
 import numpy as np
 from absl import logging
 
+from pgen import files
 from pgen.data import pipeline
 
 
@@ -37,9 +39,8 @@ def reference_features(builder, config: ml_collections.ConfigDict, split: str, n
   logging.info("Computing %s features of %d %s/%s images (cached afterwards in %s).",
                extractor.id, len(images), config.data.name, split, path)
   features, _ = extractor(images)
-  os.makedirs(cache_dir(), exist_ok=True)
-  tmp = path + f".tmp{os.getpid()}.npz"  # Written whole, then renamed: no torn cache files.
-  np.savez(tmp, features=features, labels=labels)
-  os.replace(tmp, path)
+  arrays = io.BytesIO()
+  np.savez(arrays, features=features, labels=labels)
+  files.write_whole(path, arrays.getvalue())  # No torn cache files.
   logging.info("Cached reference features in %s", path)
   return features
