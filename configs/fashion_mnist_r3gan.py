@@ -7,8 +7,8 @@ r"""R3GAN (Huang et al. 2024) on Fashion-MNIST at 32x32, sized for a few CPU cor
 configs/cifar10_r3gan.py share: the relativistic pairing loss with R1 and R2 on every step,
 Adam with beta1 0, and its schedules (learning rate down to a quarter, gamma to a tenth,
 beta2 from 0.9 to 0.99, the EMA half-life up from 0). Here on a network narrowed to what a
-2-core CPU trains in 15 minutes, its grouped convolutions computed as matrix products
-(model.conv_as_matmul); bench/QUALITY.md measures it (the `r3gan` rows).
+2-core CPU trains in 15 minutes, its grouped convolutions computed as dense ones
+(model.grouped_conv_dense); bench/QUALITY.md measures it (the `r3gan` rows).
 """
 
 import ml_collections
@@ -51,7 +51,7 @@ def use_smoke_r3gan(config: ml_collections.ConfigDict, *, gamma: float) -> None:
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
   config = fashion_mnist_dcgan.base(variant)
   config.model.latent_dim = 64
-  config.model.conv_as_matmul = True  # CPU: XLA's convolution gradients are slow there.
+  config.model.grouped_conv_dense = True  # CPU: XLA's grouped convolutions are slow there.
   config.model.blocks_per_stage = 1
   if variant == "smoke":
     config.model.max_width = 16

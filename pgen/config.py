@@ -29,7 +29,10 @@ from pgen.evaluation import extractors
 # The config_version this pgen writes; configs without one are version 1. No default has
 # changed since versions began, so a config of any version up to this one gets today's
 # defaults for the keys it lacks. `resolve` refuses configs of a newer pgen.
-VERSION = 2
+VERSION = 3
+# Keys an older pgen wrote under another name (version 3 renamed the first), read under
+# today's: the same setting, so their runs load and train on.
+RENAMED = {"model.conv_as_matmul": "model.grouped_conv_dense"}
 
 
 def _distinct_names(keys) -> str | None:
@@ -350,6 +353,7 @@ def resolve(config) -> ml_collections.ConfigDict:
   _check_version(given.pop("config_version", 1))
   result = defaults()
   for name, value in given.items():
+    name = RENAMED.get(name, name)
     if name not in KEYS:
       close = difflib.get_close_matches(name, list(KEYS), n=1)
       hint = f"; did you mean {close[0]}?" if close else ""

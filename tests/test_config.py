@@ -194,6 +194,14 @@ def test_a_config_json_of_today_s_first_version_loads_complete():
   assert config.model.g_width == 8 and config.optim.g_betas == (0.5, 0.999)
 
 
+def test_a_key_an_older_pgen_wrote_under_another_name_loads_as_today_s():
+  """Version 2 called R3GAN's CPU form of the grouped convolution model.conv_as_matmul."""
+  raw = {"config_version": 2, "model": {"name": "r3gan", "conv_as_matmul": True}}
+  config = config_lib.resolve(raw)
+  assert config.model.grouped_conv_dense is True
+  assert "conv_as_matmul" not in config.model
+
+
 def test_a_config_from_a_newer_pgen_is_refused():
   with pytest.raises(ConfigError, match="a newer pgen wrote this config, so upgrade pgen"):
     config_lib.resolve(_override(config_version=config_lib.VERSION + 1))

@@ -98,18 +98,28 @@ def test_stage_groups_keep_channels_per_group():
   assert r3gan.stage_groups([8, 16], 2, 3) is None
 
 
-def test_the_grouped_convolution_as_a_matrix_product_is_the_same_function():
-  """model.conv_as_matmul changes how the 3x3 convolution is computed, not what: the same
-  parameters give the same output and gradients."""
+def test_the_grouped_convolution_as_a_dense_one_is_the_same_function():
+  """model.grouped_conv_dense changes how the 3x3 convolution is computed, not what: the
+  same parameters give the same output and gradients."""
   x = jax.random.normal(jax.random.PRNGKey(3), (2, 6, 5, 16))
-  forms = [r3gan.GroupedConv3x3(24, 4, KIT, as_matmul, gain=1.0) for as_matmul in (False, True)]
+  forms = [r3gan.GroupedConv3x3(24, 4, KIT, dense, gain=1.0) for dense in (False, True)]
   params = forms[0].init(jax.random.PRNGKey(4), x)
   outputs = [form.apply(params, x) for form in forms]
   np.testing.assert_allclose(outputs[1], outputs[0], rtol=1e-5, atol=1e-5)
   grads = [jax.grad(lambda p, v, f=form: jnp.sum(f.apply(p, v) ** 2), argnums=(0, 1))(params, x)
            for form in forms]
-  for matmul, xla in zip(jax.tree.leaves(grads[1]), jax.tree.leaves(grads[0])):
-    np.testing.assert_allclose(matmul, xla, rtol=1e-4, atol=1e-4)
+  for dense, grouped in zip(jax.tree.leaves(grads[1]), jax.tree.leaves(grads[0])):
+    np.testing.assert_allclose(dense, grouped, rtol=1e-4, atol=1e-4)
+
+
+def test_a_block_diagonal_kernel_joins_each_group_s_inputs_to_its_outputs_only():
+  kernel = jnp.arange(1, 1 + 3 * 3 * 2 * 6, dtype=jnp.float32).reshape(3, 3, 2, 6)
+  dense = r3gan.block_diagonal(kernel, groups=3)
+  assert dense.shape == (3, 3, 6, 6)
+  for group in range(3):
+    inputs, outputs = slice(2 * group, 2 * group + 2), slice(2 * group, 2 * group + 2)
+    np.testing.assert_array_equal(dense[:, :, inputs, outputs], kernel[:, :, :, outputs])
+  assert int(jnp.count_nonzero(dense)) == kernel.size
 
 
 def _real_variables(module, *inputs):

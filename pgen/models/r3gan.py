@@ -64,10 +64,11 @@ CONFIG_KEYS = (
         at_least(1, "an integer")),
     Key("model.blocks_per_stage", 2, "R3GAN: residual blocks per resolution of G and D.",
         at_least(1, "an integer")),
-    Key("model.conv_as_matmul", False,
-        "R3GAN: compute the grouped 3x3 convolutions as patches times kernels (the same "
-        "parameters and function): several times faster to train on CPUs, whose XLA "
-        "convolution gradients are slow; 9x the activation memory (bench/bench_conv_forms.py)."),
+    Key("model.grouped_conv_dense", False,
+        "R3GAN: compute each grouped 3x3 convolution as one ordinary convolution with a "
+        "block-diagonal kernel (the same parameters and function): 2-20x faster to train on "
+        "CPUs, where XLA's grouped convolutions are slow (bench/bench_conv_forms.py); "
+        "model.cardinality times the FLOPs, so leave it off on accelerators."),
 )
 
 
@@ -139,7 +140,7 @@ def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
                         param_dtype=param_dtype, label_sizes=tuple(label_sizes))
   shared = dict(max_width=model.max_width, expansion=model.expansion,
                 cardinality=model.cardinality, blocks_per_stage=model.blocks_per_stage,
-                conv_as_matmul=model.conv_as_matmul,
+                grouped_conv_dense=model.grouped_conv_dense,
                 num_classes=num_classes, kit=kit)
   generator = Generator(image_size=tuple(image_shape[:2]), channels=image_shape[2],
                         width=model.g_width, **shared)
@@ -176,25 +177,26 @@ class BiasedActivation(nn.Module):
     return self.kit.activation(x + bias.astype(x.dtype))
 
 
-def patches_3x3(x: jnp.ndarray) -> jnp.ndarray:
-  """(B, H, W, C) -> (B, H, W, 9, C): each pixel's 3x3 neighbourhood (zeros outside), in
-  the row-major order of a (3, 3, ...) kernel."""
-  height, width = x.shape[1:3]
-  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  return jnp.stack([padded[:, i:i + height, j:j + width] for i in range(3) for j in range(3)],
-                   axis=3)
+def block_diagonal(kernel: jnp.ndarray, groups: int) -> jnp.ndarray:
+  """A grouped convolution's kernel (kh, kw, C / groups, F) as the ungrouped kernel
+  (kh, kw, C, F) of the same convolution: group g's block at input channels
+  [g C / groups, (g + 1) C / groups) and output features [g F / groups, ...), zeros
+  elsewhere."""
+  kh, kw, per_group, features = kernel.shape
+  blocks = kernel.reshape(kh, kw, per_group, groups, features // groups)
+  dense = jnp.einsum("hwigo,gk->hwgiko", blocks, jnp.eye(groups, dtype=kernel.dtype))
+  return dense.reshape(kh, kw, groups * per_group, features)
 
 
 class GroupedConv3x3(nn.Module):
   """A bias-free 3x3 convolution ("SAME") in `groups` groups, its kernel (3, 3, C / groups,
-  features) as nn.Conv's. `as_matmul` computes it as patches times the kernel (one
-  batched matrix product per group) instead of XLA's convolution: the same function, but
-  XLA:CPU computes a convolution's gradients several times slower than the matrix
-  product's (bench/bench_conv_forms.py), at the cost of 9x the activations' memory."""
+  features) as nn.Conv's. `dense` computes it as one ungrouped convolution with the
+  block-diagonal kernel: the same function, `groups` times the FLOPs, but several times
+  faster on CPUs, where XLA's grouped convolutions are slow (bench/bench_conv_forms.py)."""
   features: int
   groups: int
   kit: layers.LayerKit
-  as_matmul: bool
+  dense: bool
   gain: float
 
   @nn.compact
@@ -203,15 +205,12 @@ class GroupedConv3x3(nn.Module):
     per_group = channels // self.groups
     kernel = self.param("kernel", msr_init(self.gain), (3, 3, per_group, self.features),
                         self.kit.param_dtype).astype(self.kit.dtype)
-    x = x.astype(self.kit.dtype)
-    if not self.as_matmul:
-      return jax.lax.conv_general_dilated(
-          x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-          feature_group_count=self.groups)
-    patches = patches_3x3(x).reshape(*x.shape[:3], 9, self.groups, per_group)
-    kernel = kernel.reshape(9, per_group, self.groups, self.features // self.groups)
-    y = jnp.einsum("bhwkgi,kigo->bhwgo", patches, kernel)
-    return y.reshape(*x.shape[:3], self.features)
+    groups = self.groups
+    if self.dense:
+      kernel, groups = block_diagonal(kernel, groups), 1
+    return jax.lax.conv_general_dilated(
+        x.astype(self.kit.dtype), kernel, (1, 1), "SAME",
+        dimension_numbers=("NHWC", "HWIO", "NHWC"), feature_group_count=groups)
 
 
 class ResidualBlock(nn.Module):
@@ -222,7 +221,7 @@ class ResidualBlock(nn.Module):
   expansion: int
   groups: int
   gain: float
-  conv_as_matmul: bool = False
+  grouped_conv_dense: bool = False
 
   @nn.compact
   def __call__(self, x):
@@ -230,7 +229,7 @@ class ResidualBlock(nn.Module):
     inner = width * self.expansion
     y = kit.dense(inner, use_bias=False, kernel_init=msr_init(self.gain), name="expand")(x)
     y = BiasedActivation(kit, name="act1")(y)
-    y = GroupedConv3x3(inner, self.groups, kit, self.conv_as_matmul, self.gain,
+    y = GroupedConv3x3(inner, self.groups, kit, self.grouped_conv_dense, self.gain,
                        name="grouped")(y)
     y = BiasedActivation(kit, name="act2")(y)
     y = kit.dense(width, use_bias=False, kernel_init=nn.initializers.zeros, name="project")(y)
@@ -277,14 +276,14 @@ class _Stages(nn.Module):
   expansion: int = 2
   cardinality: int = 8
   blocks_per_stage: int = 2
-  conv_as_matmul: bool = False  # GroupedConv3x3's form (the same parameters either way).
+  grouped_conv_dense: bool = False  # GroupedConv3x3's form (the same parameters either way).
   num_classes: int = 0  # 0: unconditional (labels are ignored).
   kit: layers.LayerKit = layers.LayerKit(kernel_init=msr_init(), activation=leaky_relu)
 
   def blocks(self, kit, x, groups: int, gain: float):
     """A stage's `blocks_per_stage` residual blocks (called from the compact __call__)."""
     for _ in range(self.blocks_per_stage):
-      x = ResidualBlock(kit, self.expansion, groups, gain, self.conv_as_matmul)(x)
+      x = ResidualBlock(kit, self.expansion, groups, gain, self.grouped_conv_dense)(x)
     return x
 
   def plan(self, image_size):
