@@ -8,7 +8,8 @@ configs/cifar10_r3gan.py share: the relativistic pairing loss with R1 and R2 on 
 Adam with beta1 0, and its schedules (learning rate down to a quarter, gamma to a tenth,
 beta2 from 0.9 to 0.99, the EMA half-life up from 0). Here on a network narrowed to what a
 2-core CPU trains in 15 minutes, its grouped convolutions computed as dense ones
-(model.grouped_conv_dense); bench/QUALITY.md measures it (the `r3gan` rows).
+(model.grouped_conv_dense), with what such a short run needs: lazy R1 and R2 and ten times
+the paper's learning rate. bench/QUALITY.md measures it (the `r3gan` rows).
 """
 
 import ml_collections
