@@ -72,6 +72,7 @@ def get_config(variant: str = "") -> ml_collections.ConfigDict:
     # Ten times the paper's rate. Its 2e-4 moves the MSR-initialized weights about 0.1% a
     # step, made for hundreds of thousands of steps; in this run's 1,700 the residual
     # blocks barely leave their zero start and G stays near its linear initialization
-    # (bench/QUALITY.md: FD 303 at 15 minutes; at 2e-3 FD 241 after 4 minutes).
+    # (bench/QUALITY.md's r3gan rows: FD 303 after 15 minutes at 2e-4, 61 at 2e-3;
+    # bench/RESULTS.md has the probes that chose it).
     config.optim.g_learning_rate = config.optim.d_learning_rate = 2e-3
   return config

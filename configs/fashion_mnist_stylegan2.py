@@ -60,9 +60,10 @@ def use_stylegan2(config: ml_collections.ConfigDict, height: int, width: int) ->
 
 def use_small_budget(config: ml_collections.ConfigDict) -> None:
   """What learns fastest per minute in a run of minutes on a few CPU cores (bench/QUALITY.md,
-  the `stylegan2_fast` rows): four times the learning rates, and neither path-length
-  regularization nor ADA, which cost a fifth of the images per second and do not pay back
-  at this budget (60k training images do not overfit in a few hundred thousand)."""
+  the `stylegan2_fast` rows; bench/RESULTS.md has the probes that chose it): four times
+  the learning rates, and neither path-length regularization nor ADA, which cost a fifth
+  of the images per second and did not pay it back in those probes (60k training images
+  do not overfit in a few hundred thousand seen)."""
   config.optim.g_learning_rate = config.optim.d_learning_rate = 0.01
   config.loss.pl_weight = 0.0
   config.augment.policy = ()

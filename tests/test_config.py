@@ -40,6 +40,19 @@ def test_every_shipped_config_resolves_and_is_locked():
         config.new_key = 1  # Locked: a mistyped key cannot be added.
 
 
+def test_stylegan2_s_small_budget_variant_changes_its_rates_and_drops_path_length_and_ada():
+  from configs import fashion_mnist_stylegan2
+  shipped = config_lib.flat(config_lib.resolve(fashion_mnist_stylegan2.get_config()).to_dict())
+  fast = config_lib.flat(config_lib.resolve(fashion_mnist_stylegan2.get_config("fast")).to_dict())
+  changed = {k: (shipped[k], fast[k]) for k in shipped if shipped[k] != fast[k]}
+  assert changed == {"optim.g_learning_rate": (0.0025, 0.01),
+                     "optim.d_learning_rate": (0.0025, 0.01),
+                     "loss.pl_weight": (2.0, 0.0), "augment.policy": ("bgc", ()),
+                     "augment.ada_target": (0.6, 0.0)}
+  with pytest.raises(ValueError, match="Unknown config variant 'fats'; choose 'smoke' or 'fast'"):
+    fashion_mnist_stylegan2.get_config("fats")
+
+
 @pytest.mark.parametrize("flat, message", [
     ({"model.name": "vae"},
      r"model.name='vae' is unknown; choose one of \('dcgan', 'resnet', 'stylegan2', 'r3gan'\)"),
