@@ -67,7 +67,8 @@ def main():
   parser.add_argument("--repeats", type=int, default=5)
   args = parser.parse_args()
   print(f"{jax.devices()[0].device_kind}, batch {args.batch}, forward + both gradients\n")
-  print("| layer | XLA convolution ms | patches x kernel ms | block-diagonal ms |\n|---|---|---|---|")
+  print("| layer | XLA convolution ms | patches x kernel ms | block-diagonal ms |\n"
+        "|---|---|---|---|")
   for height, channels, groups, side in SHAPES:
     keys = jax.random.split(jax.random.PRNGKey(0))
     x = jax.random.normal(keys[0], (args.batch, height, height, channels))
