@@ -36,7 +36,7 @@ def base(variant: str = "") -> ml_collections.ConfigDict:
     config.eval.num_samples = 200
     config.eval.reference_split = "test"
   elif variant:
-    raise ValueError(f"Unknown config variant {variant!r}; choose 'smoke' or 'classic'.")
+    raise ValueError(f"Unknown config variant {variant!r}; choose 'smoke'.")
   return config
 
 
@@ -54,6 +54,8 @@ def use_default_recipe(config: ml_collections.ConfigDict) -> None:
 
 
 def get_config(variant: str = "") -> ml_collections.ConfigDict:
+  if variant not in ("", "smoke", "classic"):
+    raise ValueError(f"Unknown config variant {variant!r}; choose 'smoke' or 'classic'.")
   if variant == "classic":
     return base()
   config = base(variant)

@@ -1,5 +1,6 @@
 """The config layer: defaults filled in, every key checked once at load, old configs load."""
 
+import importlib
 import json
 import os
 
@@ -51,6 +52,15 @@ def test_stylegan2_s_small_budget_variant_changes_its_rates_and_drops_path_lengt
                      "augment.ada_target": (0.6, 0.0)}
   with pytest.raises(ValueError, match="Unknown config variant 'fats'; choose 'smoke' or 'fast'"):
     fashion_mnist_stylegan2.get_config("fats")
+
+
+@pytest.mark.parametrize("module, variants", [
+    ("fashion_mnist_dcgan", "'smoke' or 'classic'"), ("fashion_mnist_r3gan", "'smoke'"),
+    ("cifar10_dcgan", "'smoke'")])
+def test_an_unknown_variant_is_refused_with_the_config_s_own_variants(module, variants):
+  config_module = importlib.import_module(f"configs.{module}")
+  with pytest.raises(ValueError, match=f"Unknown config variant 'fats'; choose {variants}\\.$"):
+    config_module.get_config("fats")
 
 
 @pytest.mark.parametrize("flat, message", [
