@@ -10,7 +10,7 @@ Batches come from `data.name="synthetic"` (made on the device: the step alone, n
 pipeline). Each entry compiles ahead of time every program of its lazy-regularization
 cycle (XLA's cost and memory analyses give FLOPs and memory, averaged over the cycle),
 runs `--warmup` steps, then times `--steps` (StyleGAN2's cycle is 16 steps: R1 every 16,
-path length every 4). MFU is pgen.performance's: the step's FLOPs per second over the
+path length every 4). MFU is pgen.training.performance's: the step's FLOPs per second over the
 device's dense peak for the dtype. An entry's config module (configs/<name>.py) is imported
 when the entry runs, so `--only` needs only the modules of the entries it names. Needs jax,
 flax, optax, numpy and ml_collections only (no TensorFlow, TFDS or CLU). Entries run
@@ -31,10 +31,12 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax  # noqa: E402
 
-from pgen import config as config_lib, data, performance, sharding  # noqa: E402
-from pgen.compiled_step import compile_train_step  # noqa: E402
+from pgen import config as config_lib, data  # noqa: E402
+from pgen.core import sharding
 from pgen.data import synthetic  # noqa: E402
-from pgen.state import build  # noqa: E402
+from pgen.gan.state import build  # noqa: E402
+from pgen.training import performance
+from pgen.training.compiled_step import compile_train_step  # noqa: E402
 
 # name: (config module under configs/, resolution, channels, per-device batch sizes)
 FAMILIES = {
@@ -55,7 +57,7 @@ TINY = {"dcgan32": ("fashion_mnist_dcgan", 32, 1, (8,)),
 
 
 def bench_config(module_name, resolution, channels, batch_size, dtype, tiny):
-  module = importlib.import_module(f"configs.{module_name}")
+  module = importlib.import_module(f"pgen.configs.{module_name}")
   config = module.get_config("smoke" if tiny else "")
   config.data.name = data.SYNTHETIC
   config.data.resolution = resolution

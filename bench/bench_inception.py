@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgen import compiler
+from pgen.core import compiler
 from pgen.evaluation import inception
 
 

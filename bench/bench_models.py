@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from configs import fashion_mnist_dcgan  # noqa: E402
+from pgen.configs import fashion_mnist_dcgan  # noqa: E402
 from pgen.models import build_models  # noqa: E402
 
 # name -> config.model overrides

@@ -24,11 +24,11 @@ import numpy as np  # noqa: E402
 from absl import app, flags  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from configs import folder_dcgan  # noqa: E402
-from pgen import sharding  # noqa: E402
+from pgen.configs import folder_dcgan  # noqa: E402
+from pgen.core import sharding  # noqa: E402
 from pgen.data import folder, images, pipeline, sources  # noqa: E402
-from pgen.state import build  # noqa: E402
-from pgen.compiled_step import compile_train_step  # noqa: E402
+from pgen.gan.state import build  # noqa: E402
+from pgen.training.compiled_step import compile_train_step  # noqa: E402
 
 flags.DEFINE_string("workdir", "/tmp/pgen_bench_pipeline", "Where the catalog and dataset go.")
 flags.DEFINE_integer("images", 600, "Photos in the generated catalog.")

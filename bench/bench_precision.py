@@ -19,11 +19,13 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import jax.numpy as jnp  # noqa: E402
 
-from configs import fashion_mnist_dcgan  # noqa: E402
-from pgen import config as config_lib, generators, state as state_lib  # noqa: E402
+from pgen import config as config_lib  # noqa: E402
+from pgen.configs import fashion_mnist_dcgan  # noqa: E402
 from pgen.data import sources  # noqa: E402
 from pgen.evaluation import scoring  # noqa: E402
-from pgen.train import train_and_evaluate  # noqa: E402
+from pgen.gan import state as state_lib
+from pgen.generation import generators
+from pgen.training.loop import train_and_evaluate  # noqa: E402
 
 
 def bf16_in(networks: str):

@@ -2,7 +2,7 @@ r"""Training throughput of a config on this machine: prints a Markdown table.
 
     python bench/bench_train.py --config configs/fashion_mnist_dcgan.py [--steps 200]
         [--variants]   # also time each model.upsample/model.downsample pair (step only)
-        [--jaxlib_default_kernels]   # without pgen's compiler options (pgen/compiler.py)
+        [--jaxlib_default_kernels]   # without pgen's compiler options (pgen/core/compiler.py)
 
 Measures, for the config as given: time from start (dataset, state, compile) to the first
 finished step; steady-state training images/s with the real input pipeline (after
@@ -20,10 +20,11 @@ import jax.numpy as jnp  # noqa: E402
 from absl import app, flags  # noqa: E402
 from ml_collections import config_flags  # noqa: E402
 
-from pgen import compiler, config as config_lib, data, sharding  # noqa: E402
-from pgen.compiled_step import compile_train_step  # noqa: E402
+from pgen import config as config_lib, data
+from pgen.core import compiler, sharding  # noqa: E402
 from pgen.data import pipeline, sources  # noqa: E402
-from pgen.state import build  # noqa: E402
+from pgen.gan.state import build  # noqa: E402
+from pgen.training.compiled_step import compile_train_step  # noqa: E402
 
 config_flags.DEFINE_config_file("config", None, "Config file.", lock_config=True)
 flags.DEFINE_integer("steps", 200, "Timed training steps.")

@@ -11,7 +11,7 @@ this reviewer accepts of the data itself, and the FD of real images.
         [--finetune_steps 1500] [--weight 1.0] [--out bench/feedback] \
         [--scratch runs/feedback_bench]
 
-The reviewer (pgen.simulated_reviewer.confident_garment) accepts a sample when pgen's
+The reviewer (pgen.feedback.simulated_reviewer.confident_garment) accepts a sample when pgen's
 Fashion-MNIST classifier gives its most likely class at least --threshold. It rates seeds
 0 .. ratings-1 through the same database as the review page; every measurement uses other
 seeds (from 1,000,000). Fine-tuning continues a copy of the workdir for --finetune_steps
@@ -32,10 +32,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from pgen import (acceptance, catalog, config as config_lib, generators, reviews,  # noqa: E402
-                  samples, simulated_reviewer)
+from pgen import config as config_lib
+from pgen.core import pixels
 from pgen.data import pipeline, sources  # noqa: E402
 from pgen.evaluation import evaluate  # noqa: E402
+from pgen.feedback import acceptance, reviews, simulated_reviewer  # noqa: E402
+from pgen.generation import catalog, generators
 
 MEASURE_SEED = 1_000_000
 
@@ -126,7 +128,7 @@ def main():
                        tuned_images, judge, config))
   for name, images in (("before", seeded_images(base, 100)), ("rejection", kept[:100]),
                        ("finetuned", tuned_images[:100])):
-    samples.save_png(samples.image_grid(images), os.path.join(args.out, f"{name}.png"))
+    pixels.save_png(pixels.image_grid(images), os.path.join(args.out, f"{name}.png"))
 
   lines = [f"Simulated reviewer: pgen's classifier >= {args.threshold} on one class; "
            f"{report['ratings']} ratings ({report['accepted']} accepted) of seeds 0-"

@@ -49,7 +49,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from pgen import reporting  # noqa: E402  The tables and plot read as `pgen compare`'s do.
+from pgen.experiments import reporting  # noqa: E402  The tables and plot read as `pgen compare`'s do.
 
 RESULTS = os.path.join(ROOT, "bench", "quality", "results.jsonl")
 REPORT = os.path.join(ROOT, "bench", "QUALITY.md")
@@ -166,8 +166,9 @@ def _sample(sampler, state, config, num_classes, key):
   """NUM_SAMPLES EMA images in chunks of 1,000 (and their labels when conditional)."""
   import jax  # noqa: PLC0415
   import numpy as np  # noqa: PLC0415
-  from pgen import samples  # noqa: PLC0415
-  labels = samples.balanced_labels(NUM_SAMPLES, num_classes)
+
+  from pgen.gan import sampling  # noqa: PLC0415
+  labels = sampling.balanced_labels(NUM_SAMPLES, num_classes)
   chunks = []
   for i, start in enumerate(range(0, NUM_SAMPLES, 1000)):
     chunk_labels = None if labels is None else labels[start:start + 1000]
@@ -179,7 +180,7 @@ def _sample(sampler, state, config, num_classes, key):
 def _save_run(workdir: str, config, mesh, info, state) -> None:
   """The final state as a training workdir (config.json, data_info.json, a checkpoint), so
   that `python -m pgen generate --workdir` and `export` read it."""
-  from pgen import checkpointing, run_record  # noqa: PLC0415
+  from pgen.training import checkpointing, run_record  # noqa: PLC0415
   os.makedirs(workdir, exist_ok=True)
   run_record.write_run_record(workdir, config, mesh, 0)
   run_record.write_data_info(workdir, info)
@@ -193,10 +194,13 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   """Trains `config` to the last of `minutes` of training time, scoring at every point of
   `minutes` and of `kimg` it reaches; with `workdir`, leaves the final state there as a run."""
   import jax  # noqa: PLC0415
-  from pgen import config as config_lib, data, models, samples, sharding  # noqa: PLC0415
+
+  from pgen import config as config_lib, data, models  # noqa: PLC0415
+  from pgen.core import sharding
   from pgen.evaluation.scoring import Evaluator  # noqa: PLC0415
-  from pgen.compiled_step import compile_train_step  # noqa: PLC0415
-  from pgen.state import build  # noqa: PLC0415
+  from pgen.gan import sampling
+  from pgen.gan.state import build  # noqa: PLC0415
+  from pgen.training.compiled_step import compile_train_step  # noqa: PLC0415
 
   config.eval.num_samples, config.eval.reference_split = NUM_SAMPLES, "train"
   config.eval.num_reference = None
@@ -214,8 +218,8 @@ def train_and_score(config, minutes=MINUTES, kimg=KIMG, progress=print,
   train_step.compile(state, first)
   compile_s = time.perf_counter() - start
   evaluator = Evaluator(config, dataset.builder)
-  sampler = samples.make_sampler(setup.generator, config.model.latent_dim, mesh)
-  key = jax.random.fold_in(samples.grid_key(config.seed), 1)
+  sampler = sampling.make_sampler(setup.generator, config.model.latent_dim, mesh)
+  key = jax.random.fold_in(sampling.grid_key(config.seed), 1)
   images_per_step = data.images_per_step(config)
   pending = sorted([("minutes", m, m * 60.0) for m in minutes] +
                    [("kimg", k, None) for k in kimg], key=lambda p: (p[2] is None, p[1]))

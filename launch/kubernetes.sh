@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Submits launch/kubernetes.yaml filled in with these values.
 #   IMAGE=registry/pgen:latest RUNS_PVC=pgen-runs NUM_PROCESSES=4 GPUS_PER_POD=8 \
-#     bash launch/kubernetes.sh configs/fashion_mnist_dcgan.py /runs/fmnist
+#     bash launch/kubernetes.sh fashion_mnist_dcgan /runs/fmnist   # a packaged config by name
 set -euo pipefail
 export CONFIG=$1 WORKDIR=$2
 export JOB_NAME=${JOB_NAME:-pgen} NUM_PROCESSES=${NUM_PROCESSES:-2} GPUS_PER_POD=${GPUS_PER_POD:-8}

@@ -4,7 +4,7 @@
 #   gcloud compute tpus tpu-vm ssh NAME --zone ZONE --worker=all --command \
 #     "git clone REPO pgen && cd pgen && python3 -m venv .venv && .venv/bin/pip install -e . 'jax[tpu]'"
 # The workdir must be a directory every worker mounts (e.g. Filestore or a gcsfuse mount).
-#   bash launch/tpu_pod.sh NAME ZONE configs/fashion_mnist_dcgan.py /mnt/shared/runs/fmnist [--config.KEY=VALUE ...]
+#   bash launch/tpu_pod.sh NAME ZONE fashion_mnist_dcgan /mnt/shared/runs/fmnist [--config.KEY=VALUE ...]
 set -euo pipefail
 TPU_NAME=$1 ZONE=$2 CONFIG=$3 WORKDIR=$4
 shift 4

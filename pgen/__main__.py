@@ -1,3 +1,3 @@
-from pgen.main import run
+from pgen.cli.main import run
 
 run()

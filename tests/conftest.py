@@ -37,7 +37,7 @@ import pytest  # noqa: E402
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from configs import fashion_mnist_dcgan  # noqa: E402
+from pgen.configs import fashion_mnist_dcgan  # noqa: E402
 
 IDX_DIR = "/usr/share/datasets/fashion-mnist"
 TESTS_DIR = os.path.join(ROOT, "tests")
@@ -152,7 +152,7 @@ def smoke_run(fmnist_data_dir, tmp_path_factory):
   """The smoke config trained once per run (6 steps, checkpoints at 3 and 6): tests that
   read a run (generate, evaluate, errors) share it; tests that change a run copy it
   (`smoke_run_copy`)."""
-  from pgen.train import train_and_evaluate
+  from pgen.training.loop import train_and_evaluate
   workdir = os.path.join(_run_dir(tmp_path_factory, "smoke_run"), "run")
   with _locked(workdir):
     if not os.path.isdir(os.path.join(workdir, "checkpoints", "6")):

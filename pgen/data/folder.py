@@ -27,6 +27,7 @@ from pgen.data.scan import PrepareError
 
 
 def prepare(src: str, name: str, *, out: str | None = None, labels_csv: str | None = None,
+            label_column: str | None = None,
             options: images.CleanOptions = images.CleanOptions(), dedup: bool = True,
             near_duplicate_bits: int = 5, version: str | None = None,
             workers: int | None = None) -> dict:
@@ -42,7 +43,7 @@ def prepare(src: str, name: str, *, out: str | None = None, labels_csv: str | No
   data_dir = os.path.abspath(os.path.expanduser(out or tfds.core.constants.DATA_DIR))
   version = tfds_writer.next_version(data_dir, name, version)
   workers = workers or min(8, os.cpu_count() or 1)
-  found = scan.scan_folder(src, labels_csv)
+  found = scan.scan_folder(src, labels_csv, label_column)
   analysis = scan.analyse(src, found.candidates, options, workers)
   skipped = found.skipped + analysis.skipped
   kept, duplicates = (dedup_lib.deduplicate(analysis.kept, near_duplicate_bits) if dedup
@@ -56,6 +57,7 @@ def prepare(src: str, name: str, *, out: str | None = None, labels_csv: str | No
   report = report_lib.build_report(
       dataset={"name": name, "version": version, "source": os.path.abspath(src),
                "labels_csv": os.path.abspath(labels_csv) if labels_csv else None,
+               "label_column": found.label_column,
                "data_dir": data_dir, "path": str(builder.data_path)},
       options={**dataclasses.asdict(options), "dedup": dedup,
                "near_duplicate_bits": near_duplicate_bits},

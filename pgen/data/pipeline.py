@@ -34,10 +34,10 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from absl import logging
 
-from pgen import sharding
+from pgen.core import sharding
+
 # `sources` first: it keeps TensorFlow off the accelerators.
-from pgen.data import InputInfo, images_per_step, sources  # noqa: F401
-from pgen.data import options
+from pgen.data import InputInfo, images_per_step, options, sources  # noqa: F401
 from pgen.data.options import target_size
 
 # tf.data functions run as traced graphs without AutoGraph's source conversion (which writes

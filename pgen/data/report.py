@@ -52,6 +52,7 @@ def build_report(*, dataset: dict, options: dict, image_files: list, kept: list,
   data_dir and path; `kept`: the kept images (`file`, `label`, `attributes` and the
   cleaning `result` of each); the other lists are what `prepare` left out, and why."""
   aspects = [c.result.stored_size[0] / c.result.stored_size[1] for c in kept]
+  classes = dict(sorted(collections.Counter(c.label for c in kept).items()))
   return {
       **dataset,
       "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -59,7 +60,8 @@ def build_report(*, dataset: dict, options: dict, image_files: list, kept: list,
       "counts": {"image_files": len(image_files), "kept": len(kept), "skipped": len(skipped),
                  "duplicates": len(duplicates), "not_images": len(not_images),
                  "missing_files": len(missing_files)},
-      "classes": dict(sorted(collections.Counter(c.label for c in kept).items())),
+      "classes": classes,
+      "warnings": _warnings(dataset, classes, attribute_features),
       "attributes": {f: dict(sorted(collections.Counter(c.attributes[f] for c in kept).items()))
                      for f in attribute_features},
       "skipped": sorted(skipped, key=lambda s: s["file"]),
@@ -77,6 +79,16 @@ def build_report(*, dataset: dict, options: dict, image_files: list, kept: list,
       "median_aspect": sorted(aspects)[len(aspects) // 2],
       "suggested_resolution": suggest_resolution(aspects),
   }
+
+
+def _warnings(dataset: dict, classes: dict, attribute_features: list) -> list[str]:
+  """What in the result is probably not what the user meant."""
+  if len(classes) != 1 or not dataset.get("labels_csv") or not attribute_features:
+    return []
+  return [f"Every kept image is of one class ({next(iter(classes))!r}), though the labels CSV "
+          f"has the columns {', '.join(attribute_features)}: a model trained on this dataset "
+          "has no class to condition on. If one of them is the product's category, prepare "
+          "again with --label_column COLUMN (the others stay attributes)."]
 
 
 def _table(header, rows) -> list:
@@ -106,8 +118,9 @@ def report_markdown(report: dict) -> str:
       f"Train on it with `--config.data.name={report['name']} "
       f"--config.data.data_dir={report['data_dir']}`. The median aspect ratio (width / height) "
       f"is {report['median_aspect']:.2f}: `--config.data.resolution=\"({height}, {width})\"` "
-      "keeps it at about 64 pixels.", "",
-      "## Images per class", ""]
+      "keeps it at about 64 pixels.", ""]
+  lines += [f"**Warning:** {warning}\n" for warning in report.get("warnings", [])]
+  lines += ["## Images per class", ""]
   lines += _table(["class", "images", "borders trimmed"],
                   [(name, count, report["trimmed_per_class"].get(name, 0))
                    for name, count in sorted(report["classes"].items())])

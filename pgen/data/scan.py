@@ -5,9 +5,11 @@ the label of each, and what cleaning each image found.
     analysis = analyse("/photos", found.candidates, images.CleanOptions(), workers=8)
     analysis.kept, found.skipped + analysis.skipped       # usable images; the others and why
 
-Class = first-level subfolder of `src` (a folder without subfolders is one class), or the
-`label` column of a CSV whose `file` column holds paths relative to `src`; the CSV's other
-columns become attributes (extra ClassLabel features). Each step returns what it found,
+Class = first-level subfolder of `src` (a folder without subfolders is one class), or a
+column of a CSV whose `file` column holds paths relative to `src`: `label`, or the one
+`label_column` names; the CSV's other columns become attributes (extra ClassLabel
+features). A CSV without that column, for photos that are not in class subfolders, is
+refused: its class column is probably named otherwise. Each step returns what it found,
 skipped files included, so that `prepare` can report every file and why it was left out.
 """
 
@@ -45,8 +47,9 @@ class LabelsCsv:
   """A labels CSV as `read_labels_csv` found it."""
   path: str
   rows: dict  # {file: row}, values stripped.
-  has_label_column: bool  # Else the class comes from the subfolder.
+  label_column: str | None  # The class's column; None: the class is the subfolder.
   attribute_columns: dict  # {feature name: CSV column}.
+  columns: tuple = ()  # Every column, as the CSV names them.
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,6 +59,7 @@ class FolderScan:
   not_images: list  # Other files, hidden entries and links to folders (these end in "/").
   candidates: list  # The image files that have a label, as Candidates without a result.
   attribute_features: list  # Feature names of the CSV's attribute columns.
+  label_column: str | None  # The CSV column that is the class; None: the subfolder.
   missing_files: list  # Listed in the CSV but not under src.
   skipped: list  # {"file", "problem", "reason"}: names that are not UTF-8, no label.
 
@@ -109,9 +113,10 @@ def _feature_name(column: str) -> str:
   return name
 
 
-def read_labels_csv(path: str) -> LabelsCsv:
-  """The CSV's rows by file and its attribute columns; refuses a CSV that would label a file
-  twice or make two columns one feature, before any image is read."""
+def read_labels_csv(path: str, label_column: str | None = None) -> LabelsCsv:
+  """The CSV's rows by file and its attribute columns; `label_column` (default `label`, if
+  the CSV has one) is the class. Refuses a CSV that would label a file twice or make two
+  columns one feature, and a `label_column` it lacks, before any image is read."""
   try:
     with open(path, newline="", encoding="utf-8-sig") as f:
       reader = csv.DictReader(f)
@@ -124,9 +129,14 @@ def read_labels_csv(path: str) -> LabelsCsv:
     raise PrepareError(f"labels={path} has columns {columns}; it needs a `file` column (paths "
                        "relative to src), optionally `label`, and any attribute columns.",
                        argument="labels")
+  if label_column is not None and label_column not in columns:
+    raise PrepareError(f"label_column={label_column!r} is not a column of {path}; its columns "
+                       f"are {', '.join(columns)}.", argument="label_column")
+  if label_column is None and "label" in columns:
+    label_column = "label"
   attributes = {}
   for column in columns:
-    if column in ("file", "label"):
+    if column in ("file", label_column):
       continue
     feature = _feature_name(column)
     if feature in _RESERVED_FEATURES or feature in attributes:
@@ -141,7 +151,7 @@ def read_labels_csv(path: str) -> LabelsCsv:
     if file in by_file:
       raise PrepareError(f"{path} lists {file} twice (line {line}); keep one row per file.")
     by_file[file] = row
-  return LabelsCsv(path, by_file, "label" in columns, attributes)
+  return LabelsCsv(path, by_file, label_column, attributes, tuple(columns))
 
 
 def _label(src: str, image_files: list, labels: LabelsCsv | None):
@@ -156,14 +166,15 @@ def _label(src: str, image_files: list, labels: LabelsCsv | None):
       skipped.append({"file": file, "problem": "unlisted",
                       "reason": f"not listed in {os.path.basename(labels.path)}"})
       continue
-    label = row["label"] if labels and labels.has_label_column else folder_label
+    label = row[labels.label_column] if labels and labels.label_column else folder_label
     if label is None:
       skipped.append({"file": file, "problem": "no_class",
                       "reason": "directly in --src, not in a class subfolder"})
       continue
     if not label:
       skipped.append({"file": file, "problem": "no_label",
-                      "reason": f"empty `label` in {os.path.basename(labels.path)}"})
+                      "reason": f"empty `{labels.label_column}` in "
+                                f"{os.path.basename(labels.path)}"})
       continue
     attributes = {feature: row[column] or "(missing)"
                   for feature, column in labels.attribute_columns.items()} if row else {}
@@ -171,11 +182,35 @@ def _label(src: str, image_files: list, labels: LabelsCsv | None):
   return candidates, skipped
 
 
-def scan_folder(src: str, labels_csv: str | None = None) -> FolderScan:
-  """The files under `src` and the label of each image; opens no image, so a bad CSV is
-  refused at once."""
+def _check_class_source(labels: LabelsCsv, image_files: list) -> None:
+  """A CSV that names no class column, for photos that are not in class subfolders, would
+  make one class of them all: refused, with the columns it has."""
+  if labels.label_column or any("/" in file for file in image_files):
+    return
+  raise PrepareError(
+      f"labels={labels.path} has no `label` column and the photos are not in class "
+      f"subfolders, so every photo would be one class. Its columns are "
+      f"{', '.join(labels.columns)}: name the class's with --label_column (e.g. "
+      f"--label_column={_guess_class_column(labels)}).", argument="labels")
+
+
+def _guess_class_column(labels: LabelsCsv) -> str:
+  """The column most likely to be the class, for the error's example: the first attribute
+  column, else `category`."""
+  return next(iter(labels.attribute_columns.values()), "category")
+
+
+def scan_folder(src: str, labels_csv: str | None = None,
+                label_column: str | None = None) -> FolderScan:
+  """The files under `src` and the label of each image (`label_column`: the CSV's class
+  column, default `label`); opens no image, so a bad CSV is refused at once."""
+  if label_column is not None and not labels_csv:
+    raise PrepareError("label_column names a column of the labels CSV; give --labels too.",
+                       argument="label_column")
   image_files, not_images, bad_names = _walk(src)
-  labels = read_labels_csv(labels_csv) if labels_csv else None
+  labels = read_labels_csv(labels_csv, label_column) if labels_csv else None
+  if labels:
+    _check_class_source(labels, image_files)
   if labels_csv:  # The labels CSV kept beside the photos is no stray file.
     own = os.path.relpath(os.path.abspath(labels_csv), os.path.abspath(src))
     not_images = [name for name in not_images if name != own]
@@ -183,6 +218,7 @@ def scan_folder(src: str, labels_csv: str | None = None) -> FolderScan:
   return FolderScan(
       image_files=image_files, not_images=not_images, candidates=candidates,
       attribute_features=list(labels.attribute_columns) if labels else [],
+      label_column=labels.label_column if labels else None,
       missing_files=sorted(set(labels.rows) - set(image_files)) if labels else [],
       skipped=bad_names + unlabelled)
 

@@ -11,7 +11,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
-from pgen import sharding
+from pgen.core import sharding
 from pgen.data import InputInfo, images_per_step
 from pgen.data.options import target_size
 

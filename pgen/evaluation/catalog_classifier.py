@@ -29,7 +29,7 @@ import numpy as np
 import optax
 from absl import logging
 
-from pgen import chunks, files, pixels
+from pgen.core import chunks, files, pixels
 from pgen.data import options as data_options, pipeline
 from pgen.evaluation import classifier, metrics, reference
 from pgen.models import layers

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from pgen import chunks, pixels
+from pgen.core import chunks, pixels
 
 WEIGHTS_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "weights")
 WEIGHTS = os.path.join(WEIGHTS_DIR, "fashion_mnist_classifier.msgpack")
@@ -132,7 +132,7 @@ def train(train_images, train_labels, test_images, test_labels, *, epochs=8, bat
 
 
 def main():
-  import argparse
+  import argparse  # The retraining script alone needs these (and TensorFlow, for the data).
 
   import ml_collections
 

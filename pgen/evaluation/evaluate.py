@@ -1,4 +1,5 @@
-r"""The evaluate command: score a run's samples or an .npz of images, print the table.
+r"""What the evaluate command computes: the metrics of a generator's samples or of an .npz of
+images, and the table it prints.
 
     python -m pgen evaluate --workdir runs/fmnist [--step N] [--num 10000]
     python -m pgen evaluate --npz samples.npz --config configs/fashion_mnist_dcgan.py \
@@ -12,11 +13,11 @@ training images.
 import json
 import os
 import zipfile
+from typing import Callable
 
 import ml_collections
 import numpy as np
 
-from pgen import config as config_lib, generators, samples
 from pgen.data import pipeline, sources
 from pgen.errors import ArgumentError, RunNotFoundError
 from pgen.evaluation import extractors, scoring
@@ -38,23 +39,18 @@ def print_table(result: dict) -> None:
     print(f"{key:<{width}}  {shown}")
 
 
-def evaluate_run(workdir: str, *, step: int | None = None, num: int = 10000,
-                 eval_config: ml_collections.ConfigDict | None = None) -> dict:
-  """Scores `num` samples of a run's checkpoint; writes metrics_<step>.json and the
-  memorization pairs (sample above, nearest training image below) next to it.
-  `eval_config` replaces the eval settings the run was trained with (e.g. to score it in
-  Inception features)."""
-  generator = generators.from_checkpoint(workdir, step)
-  config, step = generator.config, generator.step
-  if eval_config is not None:
-    config = config_lib.resolve({**config.to_dict(), "eval": eval_config.to_dict()})
-  labels = (samples.balanced_labels(num, len(generator.class_names)) if generator.conditional
-            else None)
-  images = generators.sample(generator, num, labels=labels)
+def evaluate_samples(sample: Callable[[int], tuple[np.ndarray, np.ndarray | None]],
+                     config: ml_collections.ConfigDict, *, num: int, step: int,
+                     out_dir: str) -> dict:
+  """Scores `num` images of `sample(num) -> (uint8 images, their labels or None)`, a
+  generator's samples at training step `step`; writes metrics_<step>.json and the
+  memorization pairs (sample above, nearest training image below) into `out_dir`. The
+  caller builds `sample` (pgen.evaluate does, from a run's checkpoint)."""
+  images, labels = sample(num)
   result = evaluate_images(images, config, labels=labels, pairs_png=os.path.join(
-      workdir, f"memorization_{step:08d}.png"))
+      out_dir, f"memorization_{step:08d}.png"))
   result = {"step": step, **result}
-  with open(os.path.join(workdir, f"metrics_{step:08d}.json"), "w") as f:
+  with open(os.path.join(out_dir, f"metrics_{step:08d}.json"), "w") as f:
     json.dump(result, f, indent=2)
   return result
 

@@ -22,8 +22,6 @@ import numpy as np
 from pgen.errors import ConfigError
 from pgen.evaluation import classifier
 
-EXTRACTORS = ("classifier", "catalog", "inception")
-
 
 @dataclasses.dataclass(frozen=True)
 class FeatureExtractor:
@@ -45,7 +43,7 @@ def classifier_applies(config: ml_collections.ConfigDict) -> bool:
 
 
 def feature_extractor_name(config: ml_collections.ConfigDict) -> str:
-  """eval.feature_extractor (one of EXTRACTORS: pgen.config checks), checked against the
+  """eval.feature_extractor ("classifier", "catalog" or "inception": pgen.config checks), checked against the
   data it will see."""
   name = config.eval.feature_extractor
   if name == "classifier" and not classifier_applies(config):

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import traverse_util
 
-from pgen import chunks, compiler
+from pgen.core import chunks, compiler
 from pgen.evaluation import torch_pickle
 
 FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"

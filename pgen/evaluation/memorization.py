@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from pgen import chunks, pixels, samples
+from pgen.core import chunks, pixels
 
 _PAIRS_SHOWN = 8
 
@@ -38,6 +38,6 @@ def memorization_pairs(fake_images: np.ndarray, train_images: np.ndarray,
   distances, indices = nearest_training_images(fake_images, train_images)
   closest = np.argsort(distances)[:_PAIRS_SHOWN]
   pairs = np.concatenate([fake_images[closest], train_images[indices[closest]]])
-  samples.save_png(samples.image_grid(pairs, columns=_PAIRS_SHOWN), pairs_png, scale=3)
+  pixels.save_png(pixels.image_grid(pairs, columns=_PAIRS_SHOWN), pairs_png, scale=3)
   return {"nearest_train_l2_mean": float(distances.mean()),
           "nearest_train_l2_min": float(distances.min())}

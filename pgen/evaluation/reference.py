@@ -14,7 +14,7 @@ import ml_collections
 import numpy as np
 from absl import logging
 
-from pgen import files
+from pgen.core import files
 from pgen.data import pipeline
 
 

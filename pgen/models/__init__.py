@@ -21,7 +21,7 @@ import importlib
 import jax.numpy as jnp
 import ml_collections
 
-from pgen.config_keys import Key, Rule, at_least, one_of
+from pgen.core.config_keys import Key, Rule, at_least, one_of
 from pgen.data import options as data_options
 from pgen.errors import ConfigError
 from pgen.models import layers

@@ -29,7 +29,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from pgen.config_keys import Key, one_of
+from pgen.core.config_keys import Key, one_of
 from pgen.models import layers
 
 GENERATION_OPTIONS = ()  # What `generate` may set beyond z and labels: nothing.

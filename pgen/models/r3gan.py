@@ -26,7 +26,7 @@ Widths are the ResNet family's (model.g_width / d_width at the highest resolutio
 per stage towards the base map, capped by model.max_width). The grouped convolution has
 model.cardinality groups at the widest stage and proportionally fewer at narrower ones, so
 every group has as many channels (the paper: 96 groups of 16 at width 768, expansion 2).
-The paper trains it with the relativistic pairing loss and R1 + R2 (pgen/losses.py).
+The paper trains it with the relativistic pairing loss and R1 + R2 (pgen/gan/losses.py).
 """
 
 import math
@@ -37,7 +37,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pgen.config_keys import Key, at_least
+from pgen.core.config_keys import Key, at_least
 from pgen.data import options as data_options
 from pgen.models import layers, resample, resnet
 

@@ -20,7 +20,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 import ml_collections
 
-from pgen.config_keys import Key, at_least
+from pgen.core.config_keys import Key, at_least
 from pgen.data import options as data_options
 from pgen.models import layers
 

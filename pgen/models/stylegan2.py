@@ -33,12 +33,20 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pgen.config_keys import Key, above_up_to, at_least, between
+from pgen.core.config_keys import Key, above_up_to, at_least, between
 from pgen.models import layers, resample
-from pgen.models.modulated import (NOISE_MODES, EqualizedConv, EqualizedDense, SynthesisLayer,
-                                   ToRGB, at_least_float32, leaky_relu, normalize_second_moment)
+from pgen.models.modulated import (
+  NOISE_MODES,
+  EqualizedConv,
+  EqualizedDense,
+  SynthesisLayer,
+  ToRGB,
+  at_least_float32,
+  leaky_relu,
+  normalize_second_moment,
+)
 
-# What `generate` may set beyond z and labels (pgen.generators).
+# What `generate` may set beyond z and labels (pgen.generation.generators).
 GENERATION_OPTIONS = ("truncation", "noise_mode")
 W_AVG_BETA = 0.995  # Decay of the running mean of w per training forward pass.
 SKIP_GAIN = float(np.sqrt(0.5))  # Residual sum of the discriminator's blocks.

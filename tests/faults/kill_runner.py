@@ -23,8 +23,8 @@ sys.path.insert(0, ROOT)
 import jax  # noqa: E402
 import orbax.checkpoint as ocp  # noqa: E402
 
-from configs import fashion_mnist_dcgan  # noqa: E402
-from pgen.train import train_and_evaluate  # noqa: E402
+from pgen.configs import fashion_mnist_dcgan  # noqa: E402
+from pgen.training.loop import train_and_evaluate  # noqa: E402
 
 
 def make_config(data_dir: str, total_steps: int):

@@ -10,8 +10,11 @@ import time
 
 import numpy as np
 
-from pgen import checkpointing, config as config_lib, generators, sharding
-from pgen.state import build
+from pgen import config as config_lib
+from pgen.core import sharding
+from pgen.gan.state import build
+from pgen.generation import generators
+from pgen.training import checkpointing
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))

@@ -12,9 +12,10 @@ import jax
 import numpy as np
 import pytest
 
-from pgen import checkpointing, generators
 from pgen.errors import CheckpointDamagedError
-from pgen.train import train_and_evaluate
+from pgen.generation import generators
+from pgen.training import checkpointing
+from pgen.training.loop import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

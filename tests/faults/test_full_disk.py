@@ -13,9 +13,10 @@ import jax
 import numpy as np
 import pytest
 
-from pgen import checkpointing, generators
 from pgen.errors import WorkdirWriteError
-from pgen.train import train_and_evaluate
+from pgen.generation import generators
+from pgen.training import checkpointing
+from pgen.training.loop import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -76,10 +77,10 @@ def test_a_save_that_does_not_fit_stops_cleanly_and_resumes_once_there_is_room(
 @pytest.mark.slow
 def test_the_command_says_it_in_one_line(smoke_config, smoke_run_copy):
   code = ("import shutil, sys\n"
-          "from pgen import checkpointing\n"
+          "from pgen.training import checkpointing\n"
           "usage = shutil.disk_usage\n"
           "checkpointing.shutil.disk_usage = lambda p: usage(p)._replace(free=300 * 1024)\n"
-          "from pgen.main import run\n"
+          "from pgen.cli.main import run\n"
           "run()\n")
   result = subprocess.run(
       [sys.executable, "-c", code, "train", "--config",

@@ -20,8 +20,9 @@ import jax
 import numpy as np
 import pytest
 
-from pgen import checkpointing, sharding
-from pgen.state import build
+from pgen.core import sharding
+from pgen.gan.state import build
+from pgen.training import checkpointing
 from tests.faults import kill_runner
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from pgen import recovery
-from pgen.monitoring import NonFiniteLossError
-from pgen.train import train_and_evaluate
+from pgen.training import recovery
+from pgen.training.loop import train_and_evaluate
+from pgen.training.monitoring import NonFiniteLossError
 
 pytestmark = pytest.mark.usefixtures("fast_compile")  # Runs are compared with each other.
 

@@ -8,11 +8,11 @@ import sys
 
 import pytest
 
-from pgen import run_record
+from pgen.training import run_record
 
 HOLD = """
 import sys, time
-from pgen import run_record
+from pgen.training import run_record
 with run_record.workdir_lock(sys.argv[1]):
   print("locked", flush=True)
   time.sleep(600)

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from pgen.errors import WorkdirWriteError
-from pgen.train import train_and_evaluate
+from pgen.training.loop import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "configs", "fashion_mnist_dcgan.py") + ":smoke"

@@ -20,12 +20,14 @@ import jax  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import Mesh  # noqa: E402
 
-from configs import fashion_mnist_dcgan, fashion_mnist_stylegan2  # noqa: E402
-from pgen import config as config_lib, data, objectives, sharding  # noqa: E402
-from pgen.compiled_step import TrainStep, jit_train_step, lazy_cycle  # noqa: E402
+from pgen import config as config_lib, data  # noqa: E402
+from pgen.configs import fashion_mnist_dcgan, fashion_mnist_stylegan2  # noqa: E402
+from pgen.core import sharding
+from pgen.gan import objectives
+from pgen.gan.state import build  # noqa: E402
+from pgen.gan.step_spec import StepSpec  # noqa: E402
 from pgen.models import build_models  # noqa: E402
-from pgen.state import build  # noqa: E402
-from pgen.step_spec import StepSpec  # noqa: E402
+from pgen.training.compiled_step import TrainStep, jit_train_step, lazy_cycle  # noqa: E402
 
 NUM_STEPS = 3
 NUM_CLASSES = 10

@@ -18,13 +18,13 @@ import tensorflow as tf
 from PIL import Image
 
 from bench import make_rgb_catalog
-from configs import folder_dcgan
-from pgen import config as config_lib, export, generators
+from pgen import config as config_lib
+from pgen.configs import folder_dcgan
 from pgen.data import folder, pipeline, sources
 from pgen.errors import ArgumentError
-from pgen.evaluation import evaluate
-from pgen.generate import class_label, generate, selected_labels
-from pgen.train import train_and_evaluate
+from pgen.generation import export, generators
+from pgen.generation.generate import class_label, evaluate_checkpoint, generate, selected_labels
+from pgen.training.loop import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CATEGORIES = ("bag", "dress", "sneaker", "trouser", "tshirt")  # As `prepare` sorts them.
@@ -176,7 +176,7 @@ def test_samples_are_scored_per_attribute_by_a_classifier_of_the_catalog_made_on
   """The folder config's feature network: a classifier trained on the catalog on first use,
   its held-out accuracy per attribute recorded, cached for the next evaluation."""
   monkeypatch.setenv("PGEN_CACHE_DIR", str(tmp_path / "cache"))
-  result = evaluate.evaluate_run(shop_run, num=40)
+  result = evaluate_checkpoint(shop_run, num=40)
   assert result["feature_extractor"].startswith("catalog-classifier-")
   made = result["catalog_classifier"]
   assert made["dataset"] == "shop:1.0.0" and made["held_out_images"] == 8
@@ -185,7 +185,7 @@ def test_samples_are_scored_per_attribute_by_a_classifier_of_the_catalog_made_on
   assert result["fd"] >= 0 and 0.0 <= result["recall"] <= 1.0
   [record] = glob.glob(str(tmp_path / "cache" / "catalog_classifier_shop_*.json"))
   written = os.path.getmtime(record)
-  again = evaluate.evaluate_run(shop_run, num=40)
+  again = evaluate_checkpoint(shop_run, num=40)
   assert again["feature_extractor"] == result["feature_extractor"]
   assert os.path.getmtime(record) == written
 

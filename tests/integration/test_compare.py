@@ -11,8 +11,9 @@ import sys
 
 import pytest
 
-from pgen import compare, config as config_lib, reporting
+from pgen import config as config_lib
 from pgen.errors import ArgumentError, RunNotFoundError
+from pgen.experiments import compare, reporting
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 START = datetime.datetime(2026, 12, 1, 12, 0, tzinfo=datetime.timezone.utc).timestamp()

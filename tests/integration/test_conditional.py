@@ -9,15 +9,15 @@ import pytest
 from PIL import Image
 
 from pgen.evaluation import classifier
-from pgen import generators
-from pgen.generate import generate
-from pgen.train import train_and_evaluate
+from pgen.generation import generators
+from pgen.generation.generate import generate
+from pgen.training.loop import train_and_evaluate
 
 
 def _acgan_run(data_dir, workdir, steps: int, width: int, variant: str = "") -> str:
   """An AC-GAN conditional DCGAN trained on the real Fashion-MNIST (AC-GAN learns the classes
-  fastest; the projection SNGAN config needs minutes, see README)."""
-  from configs import fashion_mnist_dcgan
+  fastest; the projection SNGAN config needs minutes, see bench/QUALITY.md)."""
+  from pgen.configs import fashion_mnist_dcgan
   config = fashion_mnist_dcgan.get_config(variant)
   config.data.data_dir = data_dir
   config.data.download = False

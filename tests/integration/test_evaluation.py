@@ -10,13 +10,14 @@ import pytest
 
 from pgen.data import pipeline, sources
 from pgen.evaluation import classifier, evaluate, scoring
+from pgen.generation import generate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 @pytest.fixture(scope="module")
 def test_split(fmnist_data_dir):
-  from configs import fashion_mnist_dcgan
+  from pgen.configs import fashion_mnist_dcgan
   config = fashion_mnist_dcgan.get_config()
   config.data.data_dir = fmnist_data_dir
   builder = sources.get_builder(config.data)
@@ -60,7 +61,7 @@ def test_evaluate_command_prints_every_metric_and_is_repeatable(smoke_run_copy, 
       cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert result.returncode == 0, result.stderr[-3000:]
   capsys.readouterr()
-  evaluate.print_table(evaluate.evaluate_run(workdir, num=300))  # Again, in this process.
+  evaluate.print_table(generate.evaluate_checkpoint(workdir, num=300))  # Again, in this process.
   outputs = [result.stdout, capsys.readouterr().out]
   assert outputs[0] == outputs[1]
   for name in ("fd", "kid", "ms_ssim", "precision", "recall", "density", "coverage", "class_entropy",
@@ -77,8 +78,8 @@ def test_training_evaluates_and_keeps_the_best_checkpoint(smoke_config, tmp_path
   from clu.metric_writers import summary_writer  # noqa: F401  (tensorboard event reading below)
   from tensorboard.backend.event_processing import event_accumulator
 
-  from pgen import checkpointing
-  from pgen.train import train_and_evaluate
+  from pgen.training import checkpointing
+  from pgen.training.loop import train_and_evaluate
   workdir = str(tmp_path / "run")
   smoke_config.eval.every_steps = 3
   smoke_config.checkpoint_every_steps = 3
@@ -101,8 +102,8 @@ def test_the_best_evaluation_is_checkpointed_whatever_the_intervals_and_kept_acr
   """Evaluations every 2 steps, checkpoints every 6: each new best FD is checkpointed when it
   is evaluated; a restart whose evaluations are all worse keeps that checkpoint and knows its
   FD."""
-  from pgen import checkpointing
-  from pgen.train import train_and_evaluate
+  from pgen.training import checkpointing
+  from pgen.training.loop import train_and_evaluate
   workdir = str(tmp_path / "run")
   smoke_config.eval.every_steps = 2
   smoke_config.checkpoint_every_steps = 6

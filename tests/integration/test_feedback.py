@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pgen import acceptance, catalog, generators, reviews, simulated_reviewer
 from pgen.errors import ArgumentError, ConfigError
-from pgen.train import train_and_evaluate
+from pgen.feedback import acceptance, reviews, simulated_reviewer
+from pgen.generation import catalog, generators
+from pgen.training.loop import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -165,7 +166,7 @@ def test_a_saved_model_gives_the_same_probabilities_and_its_reward_is_their_log(
   images = generator.render(generators.latents_for_seeds(generator, range(32)), None)
   np.testing.assert_allclose(loaded.probability(images, None), model.probability(images, None),
                              rtol=1e-5)
-  from pgen import pixels
+  from pgen.core import pixels
   log_p = np.asarray(loaded.log_probability(pixels.to_model_range(images), None))
   np.testing.assert_allclose(np.exp(log_p), model.probability(images, None), atol=1e-4)
 
@@ -280,11 +281,12 @@ def test_fine_tuning_rewards_acceptance_records_the_model_and_resumes_exactly(
   adversarial_only = train_and_evaluate(smoke_config, runs["adversarial_only"])
   smoke_config.feedback.acceptance = model_dir
   smoke_config.feedback.weight = 1.0
-  straight = train_and_evaluate(smoke_config, runs["straight"])
+  reward = acceptance.make_reward(smoke_config)
+  straight = train_and_evaluate(smoke_config, runs["straight"], make_reward=reward)
   smoke_config.total_steps = 8
-  train_and_evaluate(smoke_config, runs["resumed"])
+  train_and_evaluate(smoke_config, runs["resumed"], make_reward=reward)
   smoke_config.total_steps = 10
-  resumed = train_and_evaluate(smoke_config, runs["resumed"])
+  resumed = train_and_evaluate(smoke_config, runs["resumed"], make_reward=reward)
   for a, b in zip(_leaves(straight), _leaves(resumed), strict=True):
     np.testing.assert_array_equal(a, b)
   assert any(not np.array_equal(a, b) for a, b in zip(_leaves(straight.g_params),
@@ -308,4 +310,5 @@ def test_a_reward_model_for_other_images_is_a_config_error(rated, smoke_config, 
   smoke_config.model.conditioning = "projection"
   with pytest.raises(ConfigError, match="fitted on ratings of no classes; this run's "
                                         "generator has 10 classes"):
-    train_and_evaluate(smoke_config, str(tmp_path / "run"))
+    train_and_evaluate(smoke_config, str(tmp_path / "run"),
+                       make_reward=acceptance.make_reward(smoke_config))

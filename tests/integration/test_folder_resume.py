@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.helpers import product_photos
-from configs import folder_dcgan
+from pgen.configs import folder_dcgan
 from pgen.data import folder, pipeline, sources
-from pgen.generate import generate
-from pgen.train import train_and_evaluate
+from pgen.generation.generate import generate
+from pgen.training.loop import train_and_evaluate
+from tests.helpers import product_photos
 
 NUM_IMAGES = 36  # 3 classes x 12, four different sizes and aspects.
 
@@ -116,7 +116,7 @@ def test_two_processes_read_disjoint_complete_shards(config, monkeypatch):
 @pytest.mark.slow
 def test_catalog_toolbox_config_trains_class_conditionally_on_a_folder(catalog_data_dir,
                                                                         tmp_path):
-  from configs import catalog_resnet64
+  from pgen.configs import catalog_resnet64
   config = catalog_resnet64.get_config("smoke")
   config.data.name = "tiny_catalog"
   config.data.data_dir = catalog_data_dir

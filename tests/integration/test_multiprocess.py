@@ -12,10 +12,11 @@ import jax
 import numpy as np
 import pytest
 
-from pgen import checkpointing, sharding
-from pgen.launch_local import free_port
-from pgen.state import build
-from pgen.train import train_and_evaluate
+from pgen.cli.launch_local import free_port
+from pgen.core import sharding
+from pgen.gan.state import build
+from pgen.training import checkpointing
+from pgen.training.loop import train_and_evaluate
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "configs", "fashion_mnist_dcgan.py")
@@ -28,7 +29,7 @@ def _train_args(workdir, data_dir, *extra):
 
 def _launch(num_processes, devices_per_process, pgen_args, timeout=300):
   result = subprocess.run(
-      [sys.executable, "-m", "pgen.launch_local", f"--num_processes={num_processes}",
+      [sys.executable, "-m", "pgen.cli.launch_local", f"--num_processes={num_processes}",
        f"--devices_per_process={devices_per_process}", "--", *pgen_args],
       cwd=ROOT, capture_output=True, text=True, timeout=timeout)
   assert result.returncode == 0, result.stdout[-4000:]

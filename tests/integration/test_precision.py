@@ -8,13 +8,15 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from configs import catalog_resnet64, fashion_mnist_dcgan
-from pgen import config as config_lib, generators, sharding
+from pgen import config as config_lib
+from pgen.configs import catalog_resnet64, fashion_mnist_dcgan
+from pgen.core import sharding
 from pgen.data import sources
 from pgen.evaluation import scoring
-from pgen.state import build
-from pgen.train import train_and_evaluate
-from pgen.compiled_step import compile_train_step
+from pgen.gan.state import build
+from pgen.generation import generators
+from pgen.training.compiled_step import compile_train_step
+from pgen.training.loop import train_and_evaluate
 
 FAMILIES = ("dcgan", "resnet")
 

@@ -13,9 +13,9 @@ import sys
 
 import pytest
 
-from pgen import reproduce as reproduce_lib
 from pgen.errors import ArgumentError
-from pgen.reproduce import ArrayDifference, Report, environment_warnings, reproduce
+from pgen.experiments import reproduce as reproduce_lib
+from pgen.experiments.reproduce import ArrayDifference, Report, environment_warnings, reproduce
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

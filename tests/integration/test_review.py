@@ -32,8 +32,9 @@ from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 from starlette.testclient import TestClient
 
-from pgen import generators, review_app, reviews
 from pgen.errors import ArgumentError
+from pgen.feedback import review_app, reviews
+from pgen.generation import generators
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVER_START_TIMEOUT_S = 120
@@ -476,9 +477,9 @@ def test_grid_mode_rates_a_page_of_samples(server, browser, review_run):
   assert csv_text.count(",gail,") == 12
 
 
-@pytest.mark.parametrize("path", ["/../../etc/passwd", "/static/../pgen/reviews.py",
-                                  "/samples/../../pgen/review_app.py", "/%2e%2e/etc/passwd",
-                                  "/pgen/review_page.html"])
+@pytest.mark.parametrize("path", ["/../../etc/passwd", "/static/../pgen/feedback/reviews.py",
+                                  "/samples/../../pgen/feedback/review_app.py", "/%2e%2e/etc/passwd",
+                                  "/pgen/feedback/review_page.html"])
 def test_paths_outside_the_app_are_not_found(server, path):
   connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
   connection.request("GET", path)  # Sent as written: no client-side normalization.

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from configs import fashion_mnist_stylegan2
-from pgen import export, generators
-from pgen.generate import generate
-from pgen.train import train_and_evaluate
+from pgen.configs import fashion_mnist_stylegan2
+from pgen.generation import export, generators
+from pgen.generation.generate import generate
+from pgen.training.loop import train_and_evaluate
 
 pytestmark = pytest.mark.usefixtures("fast_compile")  # Runs are compared with each other.
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

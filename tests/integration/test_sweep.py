@@ -17,9 +17,11 @@ import numpy as np
 import pytest
 import yaml
 
-from pgen import checkpointing, sharding, sweep_launch
 from pgen import config as config_lib
-from pgen.state import build
+from pgen.core import sharding
+from pgen.experiments import sweep_launch
+from pgen.gan.state import build
+from pgen.training import checkpointing
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(ROOT, "configs", "fashion_mnist_dcgan.py") + ":smoke"
@@ -29,7 +31,7 @@ TIMEOUT_S = 900
 def _sweep_file(folder, body: str) -> str:
   path = os.path.join(folder, "sweep.py")
   with open(path, "w") as f:
-    f.write("from pgen.sweeps import product, with_seeds, zipped\n\n"
+    f.write("from pgen.experiments.sweeps import product, with_seeds, zipped\n\n"
             f"def get_sweep():\n  return {body}\n")
   return path
 

@@ -11,11 +11,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pgen import checkpointing, config as config_lib, losses, run_record, sharding
-from pgen.generate import generate
-from pgen.monitoring import NonFiniteLossError
-from pgen.state import build
-from pgen.train import DueActions, due_actions, train_and_evaluate
+from pgen import config as config_lib
+from pgen.core import sharding
+from pgen.gan import losses
+from pgen.gan.state import build
+from pgen.generation.generate import generate
+from pgen.training import checkpointing, run_record
+from pgen.training.loop import DueActions, due_actions, train_and_evaluate
+from pgen.training.monitoring import NonFiniteLossError
 
 V1_WORKDIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "data",
                           "v1_workdir")
@@ -169,7 +172,7 @@ def test_periodic_actions_are_due_on_their_interval_and_all_at_the_last_step(smo
 
 def test_every_logged_scalar_is_in_metrics_jsonl(smoke_run):
   """The smoke run's log steps (2, 4, 6) in metrics.jsonl, the file compare reads."""
-  from pgen import metrics_file
+  from pgen.training import metrics_file
   steps = metrics_file.read_scalars(smoke_run)
   assert sorted(steps) == [2, 4, 6]
   assert {"g_loss", "d_loss", "images_per_s", "time"} <= set(steps[6])
