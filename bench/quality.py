@@ -49,7 +49,8 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from pgen.experiments import reporting  # noqa: E402  The tables and plot read as `pgen compare`'s do.
+# The tables and plot read as `pgen compare`'s do.
+from pgen.experiments import reporting  # noqa: E402
 
 RESULTS = os.path.join(ROOT, "bench", "quality", "results.jsonl")
 REPORT = os.path.join(ROOT, "bench", "QUALITY.md")

@@ -44,7 +44,8 @@ flags.DEFINE_integer("per_class", None, "A catalog: this many PNGs per class (pe
 flags.DEFINE_integer("interpolate", None, "Frames per interpolation between --num latent pairs: "
                      "a PNG strip and a GIF each, in --out/.")
 flags.DEFINE_string("postprocess", None, "Catalogs and interpolations: e.g. "
-                    "autocontrast,sharpen,upscale=4 (pgen/generation/postprocess.py lists the steps).")
+                    "autocontrast,sharpen,upscale=4 (pgen/generation/postprocess.py lists the "
+                    "steps).")
 flags.DEFINE_string("style_mixing", None, "StyleGAN2 workdirs: a ROWSxCOLUMNS grid (e.g. 4x6) "
                     "whose cells take the coarse styles of their row's latent and the fine ones "
                     "of their column's, into the .png --out.")

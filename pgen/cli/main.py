@@ -150,6 +150,23 @@ def _packaged_paths(argv: list[str]) -> list[str]:
   return result
 
 
+def _check_config_files(command: str, argv: list[str]) -> None:
+  """A --config that names neither a file nor a packaged config: one message that lists the
+  packaged ones (ml_collections would fail later, with a traceback)."""
+  for i, arg in enumerate(argv):
+    flag, equals, value = arg.partition("=")
+    if flag == "--config" and not equals and i + 1 < len(argv):
+      value = argv[i + 1]
+    elif flag != "--config" or not equals:
+      continue
+    path = value.partition(":")[0]
+    if not os.path.isfile(path):
+      print(f"pgen {command}: error: --config={value}: no such config file, and no packaged "
+            f"config of that name; the packaged ones: {', '.join(configs.names())}.",
+            file=sys.stderr)
+      sys.exit(1)
+
+
 def run(argv=None) -> None:
   argv = _packaged_paths(list(sys.argv if argv is None else argv))
   command = argv[1] if len(argv) > 1 else None
@@ -162,6 +179,7 @@ def run(argv=None) -> None:
     print(f"pgen: unknown command {command!r}{hint}; choose one of {', '.join(COMMANDS)}.\n"
           f"{_usage()}", file=sys.stderr)
     sys.exit(2)
+  _check_config_files(command, argv)
   module = importlib.import_module(f"pgen.cli.{command}")  # Defines its flags.
   if any(arg in _HELP for arg in argv[2:]):
     _print_help(command, module)

@@ -34,7 +34,8 @@ def main(argv) -> None:
   from pgen.core import compiler  # noqa: PLC0415  (after flag parsing: loads JAX)
   compiler.warn_if_accelerator_unused()
   load_tensorflow()
-  from pgen.experiments.reproduce import REPORT_FILE, ReproductionMismatchError, reproduce  # noqa: PLC0415
+  from pgen.experiments.reproduce import (  # noqa: PLC0415
+      REPORT_FILE, ReproductionMismatchError, reproduce)
   report = reproduce(argv[0], steps=FLAGS.steps, out=FLAGS.out)
   summary = (f"Step {report.step} of {report.original}, reproduced in {report.out}, "
              f"{report.verdict}. Report: {os.path.join(report.out, REPORT_FILE)}"

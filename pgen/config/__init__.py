@@ -6,11 +6,12 @@
 
 Each key is a `pgen.core.config_keys.Key`: its default, type, range or choices, and doc.
 pgen/config/schema.py declares the keys of the run, data, objective, augmentation,
-evaluation and recovery; the model families declare theirs (pgen/models/). `defaults()` is every key's default, what a
-config file starts from. `resolve` fills in what a config lacks, rejects unknown keys
-(naming the closest known one), checks every value's type and range, then the rules that
-read several keys (the families' among them), and returns a locked ConfigDict: a config it
-returned is valid wherever it is read, and nothing after it needs `.get(key, default)`.
+evaluation and recovery; the model families declare theirs (pgen/models/). `defaults()` is
+every key's default, what a config file starts from. `resolve` fills in what a config lacks,
+rejects unknown keys (naming the closest known one), checks every value's type and range,
+then the rules that read several keys (the families' among them), and returns a locked
+ConfigDict: a config it returned is valid wherever it is read, and nothing after it needs
+`.get(key, default)`.
 """
 
 import difflib
@@ -21,6 +22,7 @@ import os
 import ml_collections
 
 from pgen.config.schema import KEYS, RENAMED, RULES, VERSION
+from pgen.core import workdir as workdir_files
 from pgen.core.config_keys import config_dict
 from pgen.errors import ConfigError, RunNotFoundError
 
@@ -96,7 +98,7 @@ def load(spec: str) -> ml_collections.ConfigDict:
 
 def from_workdir(workdir: str) -> ml_collections.ConfigDict:
   """The resolved config a run in `workdir` was (last) started with."""
-  path = os.path.join(workdir, "config.json")
+  path = workdir_files.config_path(workdir)
   if not os.path.isfile(path):
     raise RunNotFoundError(
         f"{path} is missing: {workdir} is not a pgen training workdir (train writes it at "

@@ -7,9 +7,9 @@ CPU: jaxlib 0.10 hands convolutions and matrix products to YNNPACK fusions by de
 pgen's convolutional networks XLA's own (Eigen) kernels are much faster on x86, mostly in
 the convolutions' weight gradients (bench/RESULTS.md, "XLA's Eigen convolutions", has the
 train step and Inception-v3 with and without them). So the train step, the sampler and the
-Inception network are compiled with those fusions off. The shipped Fashion-MNIST classifier is not: it measured faster
-with them on. A `--xla_cpu_experimental_ynn_fusion_type=...` of your own in XLA_FLAGS takes
-precedence (pgen then adds nothing).
+Inception network are compiled with those fusions off. The shipped Fashion-MNIST classifier
+is not: it measured faster with them on. A `--xla_cpu_experimental_ynn_fusion_type=...` of
+your own in XLA_FLAGS takes precedence (pgen then adds nothing).
 
 GPU: `deterministic=True` (config.deterministic) turns on XLA's deterministic ops, which
 makes scatter and some reductions slower (docs/scaling.md). No speed flag is

@@ -43,8 +43,8 @@ def classifier_applies(config: ml_collections.ConfigDict) -> bool:
 
 
 def feature_extractor_name(config: ml_collections.ConfigDict) -> str:
-  """eval.feature_extractor ("classifier", "catalog" or "inception": pgen.config checks), checked against the
-  data it will see."""
+  """eval.feature_extractor ("classifier", "catalog" or "inception": pgen.config checks),
+  checked against the data it will see."""
   name = config.eval.feature_extractor
   if name == "classifier" and not classifier_applies(config):
     raise ConfigError(

@@ -22,6 +22,7 @@ import json
 import os
 import statistics
 
+from pgen.core import workdir as workdir_files
 from pgen.errors import ArgumentError, PgenError, RunNotFoundError
 from pgen.experiments import reporting
 
@@ -130,12 +131,12 @@ def find_runs(paths: list[str]) -> FoundRuns:
       keys, points = _read_sweep(path, prefix)
       swept = list(dict.fromkeys((swept or []) + keys))
       runs += points
-    elif os.path.isfile(os.path.join(path, "config.json")):
+    elif workdir_files.is_run(path):
       runs.append(RunDir(path, path))
     else:
       found = [RunDir(os.path.join(prefix, name), os.path.join(path, name))
                for name in sorted(os.listdir(path))
-               if os.path.isfile(os.path.join(path, name, "config.json"))]
+               if workdir_files.is_run(os.path.join(path, name))]
       if not found:
         raise RunNotFoundError(
             f"{path} holds no pgen runs: no {SWEEP_FILE}, no config.json, and no subdirectory "
@@ -148,7 +149,7 @@ def find_runs(paths: list[str]) -> FoundRuns:
 def _first_start(workdir: str) -> float | None:
   """Seconds since the epoch of the run's first start (run_record/start_<n>.json)."""
   times = []
-  for path in glob.glob(os.path.join(workdir, "run_record", "start_*.json")):
+  for path in workdir_files.start_records(workdir):
     with open(path) as f:
       times.append(datetime.datetime.fromisoformat(json.load(f)["start_time"]).timestamp())
   return min(times, default=None)
@@ -179,7 +180,7 @@ def summarize_run(run: RunDir, metric: str, source: str = "training") -> RunSumm
   # JAX, CLU and TensorFlow take seconds to load: find_runs's mistakes are reported first.
   from pgen import config as config_lib  # noqa: PLC0415
   from pgen.training import metrics_file
-  if not os.path.isfile(os.path.join(run.workdir, "config.json")):
+  if not workdir_files.is_run(run.workdir):
     return RunSummary(run.name, run.workdir, config_lib.flat(run.overrides), False, (), None,
                       None, None, None, f"not started: {run.workdir} has no config.json")
   settings = config_lib.flat(config_lib.from_workdir(run.workdir).to_dict())

@@ -40,7 +40,7 @@ import numpy as np
 from absl import logging
 
 from pgen import config as config_lib
-from pgen.core import sharding
+from pgen.core import sharding, workdir as workdir_files
 from pgen.errors import ArgumentError, PgenError, RunNotFoundError
 from pgen.feedback import acceptance
 from pgen.gan.state import build
@@ -148,7 +148,7 @@ def reproduce(run: str, *, steps: int | None = None, out: str | None = None) -> 
   new or empty) up to `steps` (a step `run` has a checkpoint of; default its newest) and
   compares the two checkpoints of that step. Writes <out>/reproduce.json; returns the
   Report."""
-  if not os.path.isfile(os.path.join(run, "config.json")):
+  if not workdir_files.is_run(run):
     raise RunNotFoundError(f"{run} is not a pgen training workdir (it has no config.json); "
                            "name the workdir of a `python -m pgen train` run.")
   config = config_lib.from_workdir(run)
@@ -211,26 +211,17 @@ def _check_empty(out: str) -> None:
 def _data_info(original: str) -> tuple[tuple, int, tuple]:
   """(image shape, number of classes, label sizes) of the original's dataset, which the
   state's shapes depend on."""
-  path = os.path.join(original, "data_info.json")
-  if not os.path.isfile(path):
-    raise RunNotFoundError(f"{path} is missing: {original} is not a complete pgen training "
-                           "workdir (train writes it at start).")
-  with open(path) as f:
-    info = json.load(f)
+  info = workdir_files.read_data_info(original)
   return (tuple(info["image_shape"]), len(info["class_names"]),
           tuple(info.get("label_sizes", ())))
 
 
 def _start_records(original: str) -> dict[str, dict]:
   """{"start_000.json": record} of each start of the original, oldest first."""
-  directory = os.path.join(original, "run_record")
-  if not os.path.isdir(directory):
-    return {}
   records = {}
-  for name in sorted(n for n in os.listdir(directory)
-                     if n.startswith("start_") and n.endswith(".json")):
-    with open(os.path.join(directory, name)) as f:
-      records[name] = json.load(f)
+  for path in workdir_files.start_records(original):
+    with open(path) as f:
+      records[os.path.basename(path)] = json.load(f)
   return records
 
 
@@ -240,7 +231,7 @@ def _edited_config_warnings(original: str, records: dict[str, dict]) -> list[str
   if not records:
     return []
   name, record = list(records.items())[-1]
-  with open(os.path.join(original, "config.json")) as f:
+  with open(workdir_files.config_path(original)) as f:
     now, then = config_lib.flat(json.load(f)), config_lib.flat(record.get("config", {}))
   changed = [f"{key} {then.get(key)} -> {now.get(key)}" for key in sorted(set(now) | set(then))
              if now.get(key) != then.get(key)]

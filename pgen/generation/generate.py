@@ -1,5 +1,6 @@
 """Images from a trained generator (a run's checkpoint or an export): a PNG grid or an
-.npz of samples. Catalogs are pgen.generation.catalog's, interpolations pgen.generation.interpolate's.
+.npz of samples. Catalogs are pgen.generation.catalog's, interpolations
+pgen.generation.interpolate's.
 
     generate("runs/fmnist", num=64, out="grid.png")
     generate("exports/fmnist", num=10000, out="samples.npz")  # `images`: uint8 (N, H, W, C)

@@ -25,7 +25,7 @@ import ml_collections
 import numpy as np
 
 from pgen import config as config_lib, models
-from pgen.core import chunks, compiler, pixels, sharding
+from pgen.core import chunks, compiler, pixels, sharding, workdir as workdir_files
 from pgen.data import options as data_options
 from pgen.errors import ArgumentError, RunNotFoundError
 from pgen.gan import sampling
@@ -102,12 +102,7 @@ class TrainedGenerator:
 
 def _run_files(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
   config = config_lib.from_workdir(workdir)
-  path = os.path.join(workdir, "data_info.json")
-  if not os.path.isfile(path):
-    raise RunNotFoundError(f"{path} is missing: {workdir} is not a complete pgen training "
-                           "workdir (train writes it at start).")
-  with open(path) as f:
-    return config, json.load(f)
+  return config, workdir_files.read_data_info(workdir)
 
 
 def restore_run_state(workdir: str, step: int | None = None):

@@ -35,16 +35,8 @@ import numpy as np
 
 from pgen.core.config_keys import Key, above_up_to, at_least, between
 from pgen.models import layers, resample
-from pgen.models.modulated import (
-  NOISE_MODES,
-  EqualizedConv,
-  EqualizedDense,
-  SynthesisLayer,
-  ToRGB,
-  at_least_float32,
-  leaky_relu,
-  normalize_second_moment,
-)
+from pgen.models.modulated import (NOISE_MODES, EqualizedConv, EqualizedDense, SynthesisLayer,
+                                   ToRGB, at_least_float32, leaky_relu, normalize_second_moment)
 
 # What `generate` may set beyond z and labels (pgen.generation.generators).
 GENERATION_OPTIONS = ("truncation", "noise_mode")

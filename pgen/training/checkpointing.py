@@ -31,6 +31,7 @@ from absl import logging
 from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers
 
+from pgen.core import workdir as workdir_files
 from pgen.errors import CheckpointDamagedError, ConfigError, RunNotFoundError, WorkdirWriteError
 
 DAMAGED_DIR = "damaged_checkpoints"
@@ -42,7 +43,7 @@ _STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.
 
 
 def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(os.path.abspath(workdir), "checkpoints")
+  return workdir_files.checkpoints_dir(workdir)
 
 
 def checkpoint_sha256(workdir: str, step: int) -> str:

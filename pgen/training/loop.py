@@ -25,13 +25,14 @@ from clu import metric_writers, periodic_actions
 from jax.experimental import multihost_utils
 
 from pgen import config as config_lib, data, models
-from pgen.core import pixels, sharding
+from pgen.core import pixels, sharding, workdir as workdir_files
 from pgen.evaluation.scoring import Evaluator
 from pgen.gan import sampling
 from pgen.gan.state import Setup, build
 from pgen.training import checkpointing, metrics_file, performance, recovery, run_record
 from pgen.training.compiled_step import compile_train_step
-from pgen.training.monitoring import MetricWindow, NonFiniteLossError, StopRequests, Throughput  # noqa: F401
+from pgen.training.monitoring import (  # noqa: F401
+    MetricWindow, NonFiniteLossError, StopRequests, Throughput)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -58,7 +59,7 @@ def due_actions(step: int, config: ml_collections.ConfigDict, *, last: bool,
 @dataclasses.dataclass
 class LoopParts:
   """What the loop runs: built from the config by `train_and_evaluate`."""
-  train_step: Any  # pgen.training.compiled_step.TrainStep: .at(step)(state, batch) -> (state, metrics)
+  train_step: Any  # compiled_step.TrainStep: .at(step)(state, batch) -> (state, metrics)
   batches: Iterator  # Global batches from the start step on.
   sample: Callable  # sampling.make_sampler's function.
   evaluator: Callable | None  # (images, labels) -> metrics, on process 0 when eval is on.
@@ -169,7 +170,7 @@ def _write_samples(config, workdir: str, parts: LoopParts, step: int, state) -> 
                         sampling.balanced_labels(config.num_sample_images, parts.num_classes))
   if jax.process_index() == 0:
     grid = pixels.image_grid(images)
-    pixels.save_png(grid, os.path.join(workdir, "samples", f"step_{step:08d}.png"))
+    pixels.save_png(grid, os.path.join(workdir_files.samples_dir(workdir), f"step_{step:08d}.png"))
     parts.writer.write_images(step, {"samples": grid[None]})
 
 
@@ -226,7 +227,7 @@ def _compile_and_measure(config, parts: LoopParts, state, batch) -> Throughput:
 def train_loop(config: ml_collections.ConfigDict, workdir: str, parts: LoopParts, state,
                start_step: int):
   """Steps from `start_step` to `config.total_steps` (or a stop request); returns the state."""
-  os.makedirs(os.path.join(workdir, "samples"), exist_ok=True)
+  os.makedirs(workdir_files.samples_dir(workdir), exist_ok=True)
   report_progress = periodic_actions.ReportProgress(
       num_train_steps=config.total_steps, every_steps=config.log_every_steps, every_secs=None)
   hooks = [report_progress]

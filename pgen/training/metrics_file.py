@@ -15,7 +15,9 @@ import time
 
 import numpy as np
 
-FILE = "metrics.jsonl"
+from pgen.core import workdir as workdir_files
+
+FILE = workdir_files.METRICS
 
 
 class JsonLinesWriter:

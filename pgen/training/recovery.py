@@ -23,9 +23,10 @@ import os
 
 import ml_collections
 
+from pgen.core import workdir as workdir_files
 from pgen.errors import PgenError
 
-ROLLBACKS_FILE = "rollbacks.json"
+ROLLBACKS_FILE = workdir_files.ROLLBACKS
 
 
 class CollapseError(PgenError, RuntimeError):

@@ -24,7 +24,7 @@ import jax
 from absl import logging
 
 import pgen
-from pgen.core import files
+from pgen.core import files, workdir as workdir_files
 from pgen.errors import PgenError
 
 _PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "tensorflow-cpu", "tensorflow",
@@ -41,7 +41,7 @@ def workdir_lock(workdir: str):
   killed run's lock is taken over (and logged: its owner line is still in the file, which a
   clean exit empties)."""
   os.makedirs(workdir, exist_ok=True)
-  path = os.path.join(workdir, "pgen.lock")
+  path = workdir_files.lock_path(workdir)
   with open(path, "a+") as f:
     try:
       fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -137,7 +137,7 @@ def write_data_info(workdir: str, info) -> None:
   content = {"image_shape": info.image_shape, "class_names": info.class_names}
   if info.label_sizes:
     content["label_sizes"] = info.label_sizes
-  with open(os.path.join(workdir, "data_info.json"), "w") as f:
+  with open(workdir_files.data_info_path(workdir), "w") as f:
     json.dump(content, f)
 
 
@@ -150,9 +150,9 @@ def acceptance_sha256(path: str) -> str:
 
 def write_run_record(workdir: str, config, mesh, start_step: int) -> str:
   """Writes config.json and run_record/start_<n>.json; returns the latter's path."""
-  with open(os.path.join(workdir, "config.json"), "w") as f:
+  with open(workdir_files.config_path(workdir), "w") as f:
     f.write(config.to_json_best_effort(indent=2))
-  record_dir = os.path.join(workdir, "run_record")
+  record_dir = workdir_files.run_record_dir(workdir)
   os.makedirs(record_dir, exist_ok=True)
   n = len([name for name in os.listdir(record_dir) if name.startswith("start_")])
   record = {

@@ -1,7 +1,7 @@
 """Deterministic stand-ins for the FID Inception-v3 weights and inputs (numpy only).
 
 Shared by make_inception_reference.py, which runs them through pytorch-fid under torch,
-and tests/test_inception.py, which runs them through pgen without torch. The weights are
+and tests/unit/evaluation/test_inception.py, which runs them through pgen without torch. The weights are
 not the real ones: each tensor is drawn from a generator seeded by its name, at scales
 that keep activations finite and varied through all 94 conv layers.
 """

@@ -1,4 +1,4 @@
-r"""One-off: the reference outputs that tests/test_inception.py checks pgen's Inception against.
+r"""One-off: the reference outputs that tests/unit/evaluation/test_inception.py checks pgen's Inception against.
 
 Runs pytorch-fid itself, in a separate virtual environment (pgen does not depend on torch):
 

@@ -1,5 +1,5 @@
 """Checkpoints and exports hold no pickles: loading one runs no code from it (the .pth
-reader's refusal of callables is tests/test_inception.py's)."""
+reader's refusal of callables is tests/unit/evaluation/test_inception.py's)."""
 
 import os
 import pickletools

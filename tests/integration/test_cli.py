@@ -57,6 +57,20 @@ def test_each_command_s_help_lists_its_own_flags():
   assert "--[no]trim" in helps["prepare"].stdout and "--workdir" not in helps["prepare"].stdout
 
 
+def test_help_lists_the_shared_flags_a_command_takes_and_only_those():
+  helps = {c: _pgen(c, "--help").stdout for c in ("generate", "export", "train")}
+  for command in ("generate", "export"):
+    assert "--truncation" in helps[command] and "--noise_mode" in helps[command], command
+  assert "--truncation" not in helps["train"]
+
+
+def test_a_packaged_config_is_taken_by_name(tmp_path):
+  result = _pgen("train", "--config", "fashion_mnist_dcgan:smok", "--workdir", str(tmp_path))
+  assert "Unknown config variant 'smok'" in _one_message(result)
+  result = _pgen("train", "--config", "fashion_mnist_dcgn", "--workdir", str(tmp_path))
+  assert "fashion_mnist_dcgn" in _one_message(result)
+
+
 def test_unknown_command_lists_the_commands(tmp_path):
   result = _pgen("trian", "--workdir", str(tmp_path))
   assert result.returncode != 0

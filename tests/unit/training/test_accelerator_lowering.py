@@ -2,7 +2,7 @@
 and bfloat16: an op with no lowering for a GPU or TPU, or shardings that do not carry over,
 fails here in the fast suite, before anyone is lent a device.
 
-    pytest tests/test_accelerator_lowering.py
+    pytest tests/unit/training/test_accelerator_lowering.py
 
 JAX lowers for a platform it does not run: `jitted.trace(*args).lower(lowering_platforms=...)`
 needs no GPU or TPU backend, since lowering does not compile. Every program a run meets is
