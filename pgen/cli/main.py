@@ -136,39 +136,30 @@ def _run_command(command: str, module, argv) -> None:
   logging.info("Done.")
 
 
-def _packaged_paths(argv: list[str]) -> list[str]:
-  """--config NAME[:VARIANT] and --sweep NAME of a config or sweep that ships with pgen
-  (pgen/configs/) as its file's path; paths are left as they are."""
+def _packaged_paths(command: str, argv: list[str]) -> list[str]:
+  """`argv` with --config NAME[:VARIANT] and --sweep NAME of a config or sweep that ships
+  with pgen (pgen/configs/) as its file's path; paths are left as they are. A --config that
+  is neither is one message listing the packaged configs (ml_collections would fail later,
+  with a traceback)."""
   folders = {"--config": configs.FOLDER, "--sweep": os.path.join(configs.FOLDER, "sweeps")}
   result = list(argv)
   for i, arg in enumerate(argv):
     flag, equals, value = arg.partition("=")
-    if flag in folders and not equals and i + 1 < len(argv):
-      result[i + 1] = configs.path_of(argv[i + 1], folders[flag])
-    elif flag in folders and equals:
-      result[i] = f"{flag}={configs.path_of(value, folders[flag])}"
-  return result
-
-
-def _check_config_files(command: str, argv: list[str]) -> None:
-  """A --config that names neither a file nor a packaged config: one message that lists the
-  packaged ones (ml_collections would fail later, with a traceback)."""
-  for i, arg in enumerate(argv):
-    flag, equals, value = arg.partition("=")
-    if flag == "--config" and not equals and i + 1 < len(argv):
-      value = argv[i + 1]
-    elif flag != "--config" or not equals:
+    if flag not in folders or not (equals or i + 1 < len(argv)):
       continue
-    path = value.partition(":")[0]
-    if not os.path.isfile(path):
-      print(f"pgen {command}: error: --config={value}: no such config file, and no packaged "
+    index = i if equals else i + 1
+    path = configs.path_of(value if equals else argv[index], folders[flag])
+    result[index] = f"{flag}={path}" if equals else path
+    if flag == "--config" and not os.path.isfile(path.partition(":")[0]):
+      print(f"pgen {command}: error: --config={path}: no such config file, and no packaged "
             f"config of that name; the packaged ones: {', '.join(configs.names())}.",
             file=sys.stderr)
       sys.exit(1)
+  return result
 
 
 def run(argv=None) -> None:
-  argv = _packaged_paths(list(sys.argv if argv is None else argv))
+  argv = list(sys.argv if argv is None else argv)
   command = argv[1] if len(argv) > 1 else None
   if command in _HELP or command is None:
     print(__doc__.strip() + "\n\n" + _usage())
@@ -179,7 +170,7 @@ def run(argv=None) -> None:
     print(f"pgen: unknown command {command!r}{hint}; choose one of {', '.join(COMMANDS)}.\n"
           f"{_usage()}", file=sys.stderr)
     sys.exit(2)
-  _check_config_files(command, argv)
+  argv = _packaged_paths(command, argv)
   module = importlib.import_module(f"pgen.cli.{command}")  # Defines its flags.
   if any(arg in _HELP for arg in argv[2:]):
     _print_help(command, module)

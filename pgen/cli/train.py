@@ -11,6 +11,7 @@ pods are detected.
 from absl import flags
 from ml_collections import config_flags
 
+import pgen
 from pgen.cli import load_tensorflow
 
 config_flags.DEFINE_config_file(
@@ -35,7 +36,4 @@ def main(argv) -> None:
   config = config_lib.resolve(FLAGS.config)  # Checked before anything loads or compiles.
   compiler.warn_if_accelerator_unused()
   load_tensorflow()
-  # After TensorFlow loads quietly.
-  from pgen.feedback import acceptance
-  from pgen.training.loop import train_and_evaluate
-  train_and_evaluate(config, FLAGS.workdir, make_reward=acceptance.make_reward(config))
+  pgen.train(config, FLAGS.workdir)

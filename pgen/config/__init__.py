@@ -15,11 +15,12 @@ ConfigDict: a config it returned is valid wherever it is read, and nothing after
 """
 
 import difflib
-import importlib.util
 import json
 import os
 
 import ml_collections
+from absl import flags
+from ml_collections import config_flags
 
 from pgen.config.schema import KEYS, RENAMED, RULES, VERSION
 from pgen.core import workdir as workdir_files
@@ -79,21 +80,25 @@ def resolve(config) -> ml_collections.ConfigDict:
   return result
 
 
-def load(spec: str) -> ml_collections.ConfigDict:
-  """The ConfigDict of a config file, `PATH[:VARIANT]`, as `--config` reads it:
-  `get_config(VARIANT)`, or `get_config()` without a variant (pgen.configs.path_of gives a
-  packaged config's path)."""
-  path, colon, variant = spec.partition(":")
-  if not os.path.isfile(path):
-    raise ConfigError(f"config={spec}: no such config file.")
-  module_spec = importlib.util.spec_from_file_location("pgen_config_file", path)
-  module = importlib.util.module_from_spec(module_spec)
+def load(config_path: str, flag_args=()) -> ml_collections.ConfigDict:
+  """The ConfigDict that `train --config config_path *flag_args` parses (unresolved):
+  `config_path` is `PATH[:VARIANT]` (pgen.configs.path_of gives a packaged config's)."""
+  argv = ["pgen", f"--config={config_path}", *flag_args]
+  flag_values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "", flag_values=flag_values,
+                                  lock_config=True, sys_argv=argv)
   try:
-    module_spec.loader.exec_module(module)
-    return module.get_config(variant) if colon else module.get_config()
-  except Exception as e:  # noqa: BLE001  The config file's own error, as one line.
-    raise ConfigError(f"config={spec}: running its get_config() failed: "
-                      f"{type(e).__name__}: {e}") from e
+    flag_values(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    text = str(e).strip()
+    if "Traceback (most recent call last)" in text:  # The config file raised: its last line.
+      text = text.splitlines()[-1]
+    given = " ".join([f"--config={config_path}", *flag_args])
+    raise ConfigError(f"{given}: {' '.join(text.split()):.500}") from e
+  if not isinstance(flag_values.config, ml_collections.ConfigDict):  # Unreadable: an error.
+    raise ConfigError(f"--config={config_path}: no such config file (a configs/*.py, "
+                      "optionally with :variant).")
+  return flag_values.config
 
 
 def from_workdir(workdir: str) -> ml_collections.ConfigDict:

@@ -27,8 +27,6 @@ import json
 import os
 
 import ml_collections
-from absl import flags
-from ml_collections import config_flags
 
 from pgen import config as config_lib
 from pgen.core import files
@@ -154,26 +152,6 @@ def override_flags(overrides: dict) -> list[str]:
   return [f"--config.{key}={command_line_value(key, value)}" for key, value in overrides.items()]
 
 
-def parse_config(config_path: str, flag_args=()) -> ml_collections.ConfigDict:
-  """The ConfigDict that `train --config config_path *flag_args` parses (unresolved)."""
-  argv = ["pgen", f"--config={config_path}", *flag_args]
-  flag_values = flags.FlagValues()
-  config_flags.DEFINE_config_file("config", None, "", flag_values=flag_values,
-                                  lock_config=True, sys_argv=argv)
-  try:
-    flag_values(argv)
-  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    text = str(e).strip()
-    if "Traceback (most recent call last)" in text:  # The config file raised: its last line.
-      text = text.splitlines()[-1]
-    given = " ".join([f"--config={config_path}", *flag_args])
-    raise ConfigError(f"{given}: {' '.join(text.split()):.500}") from e
-  if not isinstance(flag_values.config, ml_collections.ConfigDict):  # Unreadable: an error.
-    raise ConfigError(f"--config={config_path}: no such config file (a configs/*.py, "
-                      "optionally with :variant).")
-  return flag_values.config
-
-
 def _check_known(key: str) -> None:
   if key not in config_lib.KEYS:
     close = difflib.get_close_matches(key, list(config_lib.KEYS), n=1)
@@ -187,7 +165,7 @@ def _resolve_point(config_path: str, base: dict, overrides: dict) -> ml_collecti
   for key in overrides:
     _check_known(key)
   config = config_lib.resolve({**base, **overrides})
-  as_trained = config_lib.resolve(parse_config(config_path, override_flags(overrides)))
+  as_trained = config_lib.resolve(config_lib.load(config_path, override_flags(overrides)))
   wanted, got = config_lib.flat(config.to_dict()), config_lib.flat(as_trained.to_dict())
   for key, value in wanted.items():
     if got[key] != value:
@@ -208,7 +186,7 @@ def plan(config_path: str, points: list[dict], base_overrides: dict | None = Non
   """Every point resolved against the config at `config_path` with `base_overrides` (flat,
   Python values) and its own overrides; raises a ConfigError naming the first bad point."""
   base_overrides = dict(base_overrides or {})
-  base = {**config_lib.flat(parse_config(config_path).to_dict()), **base_overrides}
+  base = {**config_lib.flat(config_lib.load(config_path).to_dict()), **base_overrides}
   try:
     config_lib.resolve(base)
   except ConfigError as e:

@@ -183,16 +183,15 @@ def sample_images(generator: generators.TrainedGenerator, num: int | None = None
     raise ArgumentError("Give num (images drawn from seed) or seeds (one image per seed).",
                         argument="num")
   label = class_label(generator, None, condition)
-  count = num if seeds is None else len(seeds)
+  if seeds is None:
+    labels = None if label is None else np.full((num,), label, np.int32)
+    return generators.sample(generator, num, seed=seed, labels=labels)  # Default: balanced.
+  seeds = list(seeds)
   labels = None
   if generator.conditional:
-    labels = (np.full((count,), label, np.int32) if label is not None else
-              np.arange(count, dtype=np.int32) % len(generator.class_names) if seeds is not None
-              else sampling.balanced_labels(count, len(generator.class_names)))
-  if seeds is None:
-    return generators.sample(generator, num, seed=seed, labels=labels)
-  return np.asarray(generator.render(generators.latents_for_seeds(generator, list(seeds)),
-                                     labels))
+    labels = (np.full((len(seeds),), label, np.int32) if label is not None
+              else np.arange(len(seeds), dtype=np.int32) % len(generator.class_names))
+  return np.asarray(generator.render(generators.latents_for_seeds(generator, seeds), labels))
 
 
 def evaluate_checkpoint(workdir: str, *, step: int | None = None, num: int = 10000,

@@ -2,6 +2,7 @@
 `pgen train --config NAME` trains a packaged config from another folder."""
 
 import os
+import shutil
 import site
 import subprocess
 import sys
@@ -20,8 +21,13 @@ def _run(args, cwd, timeout=600, env=None):
 @pytest.mark.slow
 def test_the_wheel_installed_elsewhere_trains_a_packaged_config_by_name(fmnist_data_dir,
                                                                          tmp_path):
+  source = tmp_path / "source"  # The build's own copy: setuptools writes build/ beside it.
+  files = subprocess.check_output(["git", "ls-files"], cwd=ROOT, text=True).split()
+  for name in files:
+    os.makedirs(source / os.path.dirname(name), exist_ok=True)
+    shutil.copy2(os.path.join(ROOT, name), source / name, follow_symlinks=False)
   _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path / "dist"),
-        ROOT], cwd=str(tmp_path))
+        str(source)], cwd=str(tmp_path))
   wheel = next((tmp_path / "dist").glob("pgen-*.whl"))
   venv = tmp_path / "venv"
   _run([sys.executable, "-m", "venv", str(venv)], cwd=str(tmp_path))

@@ -87,7 +87,7 @@ def test_train_reads_back_exactly_the_config_each_point_was_checked_with():
   ]
   sweep = sweeps.plan(CONFIG, points, {"data.download": False})
   for point in sweep.points:
-    as_trained = sweeps.parse_config(CONFIG, sweep.train_flags(point))
+    as_trained = sweeps.config_lib.load(CONFIG, sweep.train_flags(point))
     assert sweeps.config_lib.resolve(as_trained).to_dict() == point.config.to_dict()
   assert sweep.points[0].config.optim.g_learning_rate == 0.1 + 0.2
   assert sweep.points[1].config.optim.g_betas == (0.0, 0.9)
