@@ -21,7 +21,6 @@ import json
 import os
 import time
 
-import flax.linen as nn
 import flax.serialization
 import jax
 import jax.numpy as jnp
@@ -34,27 +33,10 @@ from pgen.data import options as data_options, pipeline
 from pgen.evaluation import classifier, metrics, reference
 from pgen.models import layers
 
-FEATURE_DIM = 128
 EPOCHS = 20
 BATCH_SIZE = 64
 HELD_OUT_EVERY = 10  # Every tenth image (of a fixed permutation) is held out.
 SEED = 0
-
-
-class Network(nn.Module):
-  """Three conv/pool stages, a 128-unit feature layer on their whole map (where a shape
-  is, not only what it is: a dress and a T-shirt differ in outline), and one linear head
-  per attribute (their logits side by side)."""
-  sizes: tuple
-
-  @nn.compact
-  def __call__(self, x, train: bool = False):
-    for features in (32, 64, 128):
-      x = nn.relu(nn.Conv(features, (3, 3))(x))
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
-    features = nn.relu(nn.Dense(FEATURE_DIM)(x.reshape(x.shape[0], -1)))
-    dropped = nn.Dropout(0.3, deterministic=not train)(features)
-    return features, nn.Dense(sum(self.sizes))(dropped)
 
 
 def _attribute_losses(logits, labels, sizes):
@@ -69,15 +51,17 @@ def _attribute_losses(logits, labels, sizes):
 
 
 def train(images, labels, sizes: tuple, *, epochs=EPOCHS, seed=SEED):
-  """Parameters of a Network trained on uint8 `images` and combined `labels`."""
-  return classifier.fit(Network(sizes), lambda logits, y: _attribute_losses(logits, y, sizes),
+  """Parameters of a classifier.Classifier trained on uint8 `images` and combined `labels`."""
+  return classifier.fit(classifier.Classifier(sum(sizes)),
+                        lambda logits, y: _attribute_losses(logits, y, sizes),
                         images, labels, epochs=epochs,
                         batch_size=min(BATCH_SIZE, len(images)), seed=seed)
 
 
 @functools.partial(jax.jit, static_argnums=0)
 def _apply(sizes, params, images_uint8):
-  features, logits = Network(sizes).apply(params, pixels.to_model_range(images_uint8))
+  network = classifier.Classifier(sum(sizes))
+  features, logits = network.apply(params, pixels.to_model_range(images_uint8))
   return features, layers.class_logits_of_attributes(logits, sizes)
 
 
@@ -88,7 +72,7 @@ def _classify(sizes, params, images_uint8: np.ndarray):
 
 
 class CatalogClassifier:
-  """`(images uint8) -> (features, class log-probabilities)` of a trained Network."""
+  """`(images uint8) -> (features, class log-probabilities)` of a trained classifier."""
 
   def __init__(self, params, sizes: tuple, record: dict):
     self.params, self.sizes, self.record = params, sizes, record
@@ -117,7 +101,8 @@ class CatalogClassifier:
       _train_and_cache(builder, config, sizes, names, made_from, path)
     with open(path + ".json") as f:
       record = json.load(f)
-    template = Network(sizes).init(jax.random.PRNGKey(0), jnp.zeros((1, *info.image_shape)))
+    template = classifier.Classifier(sum(sizes)).init(jax.random.PRNGKey(0),
+                                                      jnp.zeros((1, *info.image_shape)))
     with open(path + ".msgpack", "rb") as f:
       params = flax.serialization.from_bytes(template, f.read())
     return cls(params, sizes, record)

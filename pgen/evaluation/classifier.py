@@ -34,7 +34,10 @@ FEATURE_DIM = 128
 
 
 class Classifier(nn.Module):
-  """Three conv/pool stages, a 128-unit feature layer, a linear head."""
+  """Three conv/pool stages, a 128-unit feature layer on their whole map (where a shape is,
+  not only what it is: a dress and a T-shirt differ in outline), and a linear head. The
+  catalog classifier uses the same network with one head per attribute, their logits side
+  by side (`num_classes` their sum)."""
   num_classes: int = 10
 
   @nn.compact

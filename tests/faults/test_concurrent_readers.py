@@ -9,6 +9,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from pgen import config as config_lib
 from pgen.core import sharding
@@ -26,6 +27,9 @@ def _listing(workdir):
   return sorted(int(n) for n in names if n.isdigit()), any(not n.isdigit() for n in names)
 
 
+# A trainer and readers side by side for a minute; the fast suite keeps the reader's half
+# (checkpoints deleted while read, below).
+@pytest.mark.slow
 def test_generate_while_training_reads_only_complete_checkpoints(fmnist_data_dir, tmp_path):
   workdir = str(tmp_path / "run")
   log = open(tmp_path / "trainer.log", "w")  # Not a pipe: unread, it would block the trainer.

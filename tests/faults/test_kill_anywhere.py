@@ -131,6 +131,9 @@ def _kill_and_relaunch(tmp_path, data_dir, seed, kills, total_steps):
   return killed
 
 
+# The fast suite keeps exact resume (integration/test_folder_resume.py) and a killed save's
+# leftovers cleared (test_damaged_checkpoints.py); kills at random moments are runs of minutes.
+@pytest.mark.slow
 def test_two_kills_at_seeded_moments_end_bit_exact(fmnist_data_dir, tmp_path):
   assert _kill_and_relaunch(tmp_path, fmnist_data_dir, seed=1, kills=2, total_steps=40) == 2
 

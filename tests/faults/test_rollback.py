@@ -110,8 +110,10 @@ def test_rollbacks_scale_the_learning_rates_and_stop_when_spent(smoke_config, tm
 def test_the_default_policy_still_stops_naming_the_step(smoke_config, tmp_path):
   config = _rollback_config(smoke_config)
   config.train.on_nonfinite = "stop"
+  workdir = str(tmp_path / "run")
   with pytest.raises(NonFiniteLossError, match="g_loss at step 5.*on_nonfinite='rollback'"):
-    train_and_evaluate(config, str(tmp_path / "run"), instrument=nan_at(5))
+    train_and_evaluate(config, workdir, instrument=nan_at(5))
+  assert os.listdir(os.path.join(workdir, "checkpoints")) == ["3"]  # The last good one.
 
 
 def _collapse_at(call: int, **changes):

@@ -41,6 +41,9 @@ def _leaves(state):
   return [np.asarray(x) for x in jax.tree.leaves(state)]
 
 
+# A StyleGAN2 run of minutes; the fast suite keeps non-square networks
+# (unit/models/test_stylegan2.py) and non-square folder data (unit/data/test_prepare.py).
+@pytest.mark.slow
 def test_non_square_run_trains_and_samples_at_the_catalog_aspect(config, tmp_path):
   workdir = str(tmp_path / "run")
   state = train_and_evaluate(config, workdir)

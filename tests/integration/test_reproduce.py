@@ -40,6 +40,7 @@ def test_a_run_reproduces_bit_for_bit_at_its_newest_checkpoint_and_an_earlier_on
   assert _report_file(str(tmp_path / "early"))["step"] == 3
 
 
+@pytest.mark.slow  # The fast suite keeps the verdict's wording (the tolerance test below).
 def test_a_config_changed_after_training_does_not_match_on_the_command_line(smoke_run_copy):
   path = os.path.join(smoke_run_copy, "config.json")
   with open(path) as f:

@@ -63,10 +63,10 @@ def _with_r3gan_objective_and_schedules(config):
                          ema_from_zero=True, augment_from_zero=True)
 
 
-# The default's exact resume is also checked bit for bit, in the fast suite, by
-# test_folder_resume.py and faults/test_kill_anywhere.py.
-@pytest.mark.parametrize("objective", [pytest.param("default", marks=pytest.mark.slow),
-                                       "r3gan_schedules"])
+# Exact resume is checked bit for bit in the fast suite by test_folder_resume.py, and the
+# schedules' dependence on the step alone by unit/gan/test_schedules.py.
+@pytest.mark.slow
+@pytest.mark.parametrize("objective", ["default", "r3gan_schedules"])
 def test_stop_and_resume_equals_straight_through(smoke_config, tmp_path, objective):
   smoke_config.data.split = "train[:40]"  # Two batches per epoch: resume crosses epochs.
   if objective == "r3gan_schedules":
@@ -97,6 +97,9 @@ def test_raising_total_steps_continues_and_equal_total_steps_does_nothing(smoke_
   assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6", "9"]
 
 
+# The fast suite keeps this guarantee in faults/test_rollback.py (the default policy stops,
+# naming the step, and keeps only checkpoints from before it).
+@pytest.mark.slow
 def test_nonfinite_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(
     smoke_config, tmp_path, monkeypatch):
   workdir = str(tmp_path / "run")

@@ -224,6 +224,7 @@ def test_processes_read_disjoint_rows_that_make_up_the_single_process_batch(
                                     expected[step][key])
 
 
+@pytest.mark.slow  # Two full preparations; the session's fmnist_data_dir waits on the same lock.
 def test_processes_started_together_prepare_fashion_mnist_once(tmp_path):
   """Two processes find Fashion-MNIST unprepared in one data_dir at once (a sweep's parallel
   points on a fresh machine): one prepares it, the other waits and reads it; their logs
