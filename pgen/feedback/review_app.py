@@ -2,9 +2,11 @@ r"""The web app of `python -m pgen review`: reviewers rate a generator's samples
 reject, one at a time or a page of tiles at a time, into a reviews.ReviewStore.
 
     store = reviews.ReviewStore.open("runs/fmnist/reviews.sqlite", generator)
-    app = create_app(generator, store, condition_label=None, default_reviewer="anna")
+    app = create_app(generator, store, token=access.new_token(), condition_label=None,
+                     default_reviewer="anna")
     uvicorn.run(app, host="127.0.0.1", port=8800)
 
+    GET  /?token=T                         sets the token's cookie, then redirects to /
     GET  /                                 the page (review_page.html)
     GET  /samples/{seed}.png?label=L       a sample, rendered on request (never stored)
     GET  /api/state?reviewer=R             the generator, the condition, the counts
@@ -13,16 +15,23 @@ reject, one at a time or a page of tiles at a time, into a reviews.ReviewStore.
     POST /api/undo     {"reviewer"}        deletes R's latest rating (404: none)
     GET  /ratings.csv                      every rating
 
-A sample is a (seed, label) pair. A reviewer's next sample is the smallest seed they have
+Every request needs the server's token and a Host it answers to; writes are same-origin
+JSON (see access.py). A sample is a (seed, label) pair. A reviewer's next sample is the smallest seed they have
 not rated, with the condition's label, else (conditional generators) label seed % classes,
 else label 0: reviewers see the same samples in the same order, so their ratings overlap.
-A malformed request gets a 4xx with {"error": message} and changes nothing.
+A malformed request gets a 4xx with {"error": message} and changes nothing: a body over
+MAX_BODY_BYTES is refused before it is read (413), numbers are checked as text before they
+are converted (422), and when MAX_RENDERS_IN_FLIGHT samples are being rendered a request for
+another one is asked to retry (503 with Retry-After) instead of holding a server thread.
 """
 
 import functools
 import io
+import json
 import os
 import threading
+import unicodedata
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
@@ -35,14 +44,20 @@ from starlette.routing import Route
 
 from pgen.core import pixels
 from pgen.errors import ArgumentError
+from pgen.feedback import access
 from pgen.feedback.reviews import Rating, ReviewStore
 from pgen.generation import generate, generators
 
 PAGE_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "review_page.html")
-MAX_SEED = 2**32 - 1  # latents_for_seeds draws from uint32 seeds: larger ones would repeat.
+MAX_SEED = generators.MAX_SEED
 MAX_SAMPLES_PER_REQUEST = 100
-MAX_REVIEWER_CHARS = 100
+MAX_REVIEWER_CHARS = 64
 MAX_REASON_CHARS = 2000
+MAX_BODY_BYTES = 16 * 1024  # A rating with the longest reason, in any script, fits.
+MAX_RENDERS_IN_FLIGHT = 24  # A grid page and its preloads; the server's other threads stay free.
+# Characters a reviewer name may not hold: controls, format characters (bidi overrides,
+# zero-width joiners: names that look alike), surrogates, private use and unassigned ones.
+_NAME_REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn"}
 DISPLAY_WIDTH_PX = 256  # Samples are enlarged (nearest) to about this width.
 PNG_CACHE_SIZE = 1024  # Recent samples' PNGs kept in memory: a grid page reloads cheaply.
 _JSON_TYPES = {int: "integer", bool: "boolean", str: "string"}
@@ -60,19 +75,27 @@ def parse_condition(spec: str, generator) -> int:
 
 class SampleImages:
   """PNGs of samples, enlarged for the page. One render at a time: concurrent requests
-  would only compete for the same cores (and compile the same program twice)."""
+  would only compete for the same cores (and compile the same program twice); at most
+  MAX_RENDERS_IN_FLIGHT wait for it, the others are told to retry (503)."""
 
   def __init__(self, generator: generators.TrainedGenerator):
     self._generator = generator
     self._lock = threading.Lock()
+    self._in_flight = threading.BoundedSemaphore(MAX_RENDERS_IN_FLIGHT)
     self._scale = max(1, DISPLAY_WIDTH_PX // generator.image_shape[1])
     self.png = functools.lru_cache(maxsize=PNG_CACHE_SIZE)(self._render_png)
 
   def _render_png(self, seed: int, label: int) -> bytes:
     labels = np.array([label], np.int32) if self._generator.conditional else None
-    with self._lock:
-      image = self._generator.render(generators.latents_for_seeds(self._generator, [seed]),
-                                     labels)
+    if not self._in_flight.acquire(blocking=False):
+      raise HTTPException(503, f"{MAX_RENDERS_IN_FLIGHT} samples are being rendered; retry.",
+                          headers={"Retry-After": "1"})
+    try:
+      with self._lock:
+        image = self._generator.render(
+            generators.latents_for_seeds(self._generator, [seed]), labels)
+    finally:
+      self._in_flight.release()
     picture = pixels.to_pil(np.asarray(image)[0])
     picture = picture.resize((picture.width * self._scale, picture.height * self._scale),
                              Image.Resampling.NEAREST)
@@ -87,29 +110,66 @@ def _rating_json(rating: Rating, store: ReviewStore) -> dict:
           "reason": rating.reason, "reviewer": rating.reviewer, "created": rating.created}
 
 
+def _checked_int(name: str, text: str | None, low: int, high: int) -> int:
+  """`text` as an integer in low .. high, checked as text first (a number of thousands of
+  digits is refused before Python converts it); 422 otherwise."""
+  if (text is None or not (text.isascii() and text.isdigit()) or len(text) > len(str(high))
+      or not low <= int(text) <= high):
+    shown = text if text is None or len(text) <= 24 else text[:24] + "..."
+    raise HTTPException(422, f"{name}={shown} must be an integer in {low} .. {high}.")
+  return int(text)
+
+
 def _query_int(request: Request, name: str, default: int | None, low: int, high: int) -> int:
   text = request.query_params.get(name)
   if text is None and default is not None:
     return default
-  if text is None or not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
-    raise HTTPException(400, f"{name}={text} must be an integer in {low} .. {high}.")
-  return int(text)
+  return _checked_int(name, text, low, high)
 
 
 def _reviewer(value, status: int) -> str:
-  if not isinstance(value, str) or not value.strip() or len(value) > MAX_REVIEWER_CHARS:
-    raise HTTPException(status, f"reviewer={value!r} must be a name of 1 .. "
-                        f"{MAX_REVIEWER_CHARS} characters.")
-  return value
+  """A reviewer's name, NFC-normalized: 1 .. MAX_REVIEWER_CHARS characters, none of them
+  a control, format, surrogate, private or unassigned character."""
+  name = unicodedata.normalize("NFC", value.strip()) if (
+      isinstance(value, str) and not _has_surrogates(value)) else None
+  if (not name or len(name) > MAX_REVIEWER_CHARS
+      or any(unicodedata.category(c) in _NAME_REFUSED_CATEGORIES for c in name)):
+    shown = value if not isinstance(value, str) else value[:MAX_REVIEWER_CHARS + 1]
+    raise HTTPException(status, f"reviewer={shown!r} must be a name of 1 .. "
+                        f"{MAX_REVIEWER_CHARS} printable characters.")
+  return name
+
+
+def _has_surrogates(text: str) -> bool:
+  """Whether `text` holds a lone surrogate (valid JSON, but not text: SQLite refuses it)."""
+  try:
+    text.encode("utf-8")
+  except UnicodeEncodeError:
+    return True
+  return False
+
+
+async def _body(request: Request) -> bytes:
+  """The request body, refused (413) beyond MAX_BODY_BYTES before more of it is read."""
+  declared = request.headers.get("content-length", "")
+  if declared.isascii() and declared.isdigit() and (
+      len(declared) > 12 or int(declared) > MAX_BODY_BYTES):
+    raise HTTPException(413, f"the body is {declared} bytes; at most {MAX_BODY_BYTES}.")
+  body = bytearray()
+  async for chunk in request.stream():
+    body += chunk
+    if len(body) > MAX_BODY_BYTES:
+      raise HTTPException(413, f"the body is over {MAX_BODY_BYTES} bytes.")
+  return bytes(body)
 
 
 async def _json_object(request: Request, required: dict, optional: dict) -> dict:
   """The request's JSON object, checked against {field: type} (400: not a JSON object;
   422: a field missing, unknown or of another type). bool is not an int here."""
   try:
-    body = await request.json()
-  except ValueError as error:
-    raise HTTPException(400, f"the body is not JSON ({error}).") from None
+    body = json.loads(await _body(request))
+  except (ValueError, RecursionError) as error:  # RecursionError: nesting thousands deep.
+    raise HTTPException(400, f"the body is not JSON ({str(error)[:100]}).") from None
   if not isinstance(body, dict):
     raise HTTPException(400, f"the body must be a JSON object, not {type(body).__name__}.")
   fields = required | optional
@@ -162,9 +222,7 @@ class _Endpoints:
     return HTMLResponse(self.page, headers={"Cache-Control": "no-cache"})
 
   def sample_png(self, request: Request) -> Response:
-    seed = request.path_params["seed"]
-    if seed > MAX_SEED:
-      raise HTTPException(400, f"seed={seed} must be at most {MAX_SEED}.")
+    seed = _checked_int("seed", request.path_params["seed"], 0, MAX_SEED)
     label = _query_int(request, "label", self.label_of(seed), 0, self.record.num_labels - 1)
     # The generator's identity in the tag: another generator served here later at the same
     # address does not show this one's cached images.
@@ -211,9 +269,9 @@ class _Endpoints:
       raise HTTPException(422, f"label={body['label']} must be in 0 .. "
                           f"{record.num_labels - 1}.")
     reason = body.get("reason", "")
-    if len(reason) > MAX_REASON_CHARS:
-      raise HTTPException(422, f"reason has {len(reason)} characters; at most "
-                          f"{MAX_REASON_CHARS}.")
+    if len(reason) > MAX_REASON_CHARS or _has_surrogates(reason):
+      raise HTTPException(422, f"reason must be text of at most {MAX_REASON_CHARS} characters "
+                          f"(it has {len(reason)}, surrogates: {_has_surrogates(reason)}).")
     rating = Rating(seed=body["seed"], label=body["label"], accepted=body["accepted"],
                     reviewer=_reviewer(body["reviewer"], 422), reason=reason)
     stored = await run_in_threadpool(self.store.rate, rating)
@@ -241,22 +299,31 @@ def _error_json(request: Request, error: HTTPException) -> Response:
                       headers=error.headers)
 
 
-def create_app(generator: generators.TrainedGenerator, store: ReviewStore, *,
+def create_app(generator: generators.TrainedGenerator, store: ReviewStore, *, token: str,
+               allowed_hosts: Sequence[str] = access.LOOPBACK_NAMES,
                condition_label: int | None = None,
                default_reviewer: str | None = None) -> Starlette:
   """The review app of `generator`, whose ratings go to `store` (of the same generator).
-  `condition_label` (see parse_condition): review that label's samples only;
-  `default_reviewer`: the name the page offers until a reviewer types their own."""
+  `token`: the secret every request needs (access.new_token()); `allowed_hosts`: the Host
+  names it answers to (access.hosts_for); `condition_label` (see parse_condition): review
+  that label's samples only; `default_reviewer`: the name the page offers until a reviewer
+  types their own."""
   record = store.generator
   if generator.identity != record.identity:
     raise ValueError(f"{store.path} holds ratings of generator {record.identity[:12]}, not "
                      f"of {generator.identity[:12]}.")
   if condition_label is not None:
     store.check_label(condition_label)
+  if default_reviewer is not None:
+    try:
+      default_reviewer = _reviewer(default_reviewer, 422)
+    except HTTPException as error:
+      raise ArgumentError(error.detail, argument="reviewer") from None
   endpoints = _Endpoints(generator, store, condition_label, default_reviewer)
   return Starlette(
+      middleware=access.middleware(token, allowed_hosts, endpoints.page),
       routes=[Route("/", endpoints.show_page),
-              Route("/samples/{seed:int}.png", endpoints.sample_png),
+              Route("/samples/{seed}.png", endpoints.sample_png),
               Route("/api/state", endpoints.state),
               Route("/api/next", endpoints.next_page),
               Route("/api/ratings", endpoints.rate, methods=["POST"]),

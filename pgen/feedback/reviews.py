@@ -12,16 +12,25 @@ generator that rendered it. The database names that generator by its identity
 (`TrainedGenerator.identity`, a SHA-256 of the exact function) and refuses to take ratings
 of any other, so ratings of two generators are never mixed. Each rating is its own
 transaction; WAL mode lets several reviewers (server threads) write while others read, and a
-killed server loses at most the rating it was writing.
+killed server loses at most the rating it was writing. An existing database is checked when
+it is opened (SQLite's quick_check, the tables' columns, one generator row): a damaged or
+foreign file is one ArgumentError naming it, never an error on a later call. WAL needs the
+database on one host's disk; one on a network filesystem is warned about.
+
+A database is created with the permissions the umask gives, like every file pgen writes, or
+readable by its owner only (`private=True`, `python -m pgen review --private`).
 """
 
 import contextlib
 import csv
 import dataclasses
 import datetime
+import functools
 import json
 import os
 import sqlite3
+
+from absl import logging
 
 from pgen.errors import ArgumentError
 
@@ -30,6 +39,10 @@ FILE_NAME = "reviews.sqlite"
 CSV_FIELDS = ("id", "seed", "label", "class", "accepted", "reason", "reviewer", "generator",
               "created")
 BUSY_TIMEOUT_MS = 10_000
+MOUNTS = "/proc/mounts"
+# Filesystems whose locks do not reach every host: SQLite's WAL mode needs one host's disk.
+NETWORK_FILESYSTEMS = {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "afs", "ceph", "glusterfs",
+                       "lustre", "gpfs", "beegfs", "fuse.sshfs", "fuse.glusterfs", "fuse.s3fs"}
 
 _SCHEMA = """
 CREATE TABLE generator (
@@ -122,13 +135,17 @@ class ReviewStore:
     self.path, self.generator = path, generator
 
   @classmethod
-  def open(cls, path: str, generator) -> "ReviewStore":
+  def open(cls, path: str, generator, *, private: bool = False) -> "ReviewStore":
     """The database at `path` for `generator` (a TrainedGenerator or GeneratorRecord),
     created with its schema if absent; an ArgumentError if it holds another generator's
-    ratings or is not a pgen reviews database."""
+    ratings, is damaged or is not a pgen reviews database. `private`: mode 0600."""
     record = generator if isinstance(generator, GeneratorRecord) else GeneratorRecord.of(
         generator)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    _warn_if_on_a_network_filesystem(path)
+    if private:  # Before SQLite creates it: its WAL and shared-memory files copy its mode.
+      os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
+      os.chmod(path, 0o600)
     with contextlib.closing(_connect(path)) as connection:
       try:
         mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
@@ -152,8 +169,11 @@ class ReviewStore:
         else:
           _check_generator(connection, path, record)
         connection.execute("COMMIT")
-      except BaseException:
-        connection.execute("ROLLBACK")
+      except BaseException as error:
+        with contextlib.suppress(sqlite3.Error):
+          connection.execute("ROLLBACK")
+        if isinstance(error, sqlite3.DatabaseError):
+          raise _not_a_database(path, error) from None
         raise
     return cls(path, record)
 
@@ -167,8 +187,7 @@ class ReviewStore:
       if _schema_version(connection, path) == 0:
         raise ArgumentError(f"reviews={path} holds no ratings yet (no schema); rate samples "
                             "with `python -m pgen review` first.", argument="reviews")
-      row = connection.execute("SELECT identity, source, step, image_shape, class_names, "
-                               "conditional, latent_dim FROM generator").fetchone()
+      row = _generator_row(connection, path)
     identity, source, step, shape, names, conditional, latent_dim = row
     return cls(path, GeneratorRecord(identity, source, step, tuple(json.loads(shape)),
                                      tuple(json.loads(names)), bool(conditional), latent_dim))
@@ -236,7 +255,8 @@ class ReviewStore:
             "samples": samples, "reviewers": reviewers}
 
   def write_csv(self, path_or_file) -> None:
-    """Every rating as CSV (CSV_FIELDS), to a path or an open text file."""
+    """Every rating as CSV (CSV_FIELDS), to a path or an open text file; text a spreadsheet
+    would run as a formula is escaped (spreadsheet_safe)."""
     with contextlib.ExitStack() as stack:
       out = path_or_file
       if isinstance(path_or_file, str):
@@ -245,40 +265,97 @@ class ReviewStore:
       writer.writeheader()
       for rating in self.ratings():
         writer.writerow({"id": rating.id, "seed": rating.seed, "label": rating.label,
-                         "class": self.generator.class_name(rating.label),
-                         "accepted": int(rating.accepted), "reason": rating.reason,
-                         "reviewer": rating.reviewer, "generator": self.generator.identity,
-                         "created": rating.created})
+                         "class": spreadsheet_safe(self.generator.class_name(rating.label)),
+                         "accepted": int(rating.accepted),
+                         "reason": spreadsheet_safe(rating.reason),
+                         "reviewer": spreadsheet_safe(rating.reviewer),
+                         "generator": self.generator.identity, "created": rating.created})
+
+
+def spreadsheet_safe(text: str) -> str:
+  """`text` with a leading ' when it starts as a spreadsheet formula would (=, +, -, @, a tab
+  or a carriage return), as OWASP advises against CSV injection: the cell shows the text."""
+  return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def _not_a_database(path: str, error: sqlite3.DatabaseError) -> ArgumentError:
-  return ArgumentError(f"db={path} is not an SQLite database ({error}); give a new path or a "
-                       "pgen reviews database.", argument="db")
+  return ArgumentError(f"db={path} is not a readable SQLite database ({error}); give a new "
+                       "path, or restore the file from a copy.", argument="db")
+
+
+def _warn_if_on_a_network_filesystem(path: str) -> None:
+  """Logs a warning when `path`'s folder is on one of NETWORK_FILESYSTEMS (by MOUNTS)."""
+  folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+  try:
+    with open(MOUNTS) as f:
+      mounts = [line.split()[1:3] for line in f if len(line.split()) >= 3]
+  except OSError:
+    return
+  inside = [(point, kind) for point, kind in mounts
+            if folder == point or folder.startswith(point.rstrip("/") + "/")]
+  if inside:
+    point, kind = max(inside, key=lambda mount: len(mount[0]))
+    if kind in NETWORK_FILESYSTEMS:
+      logging.warning("%s is on a %s network filesystem (%s): SQLite's WAL mode needs the "
+                      "server and its readers on one host; keep the database on a local "
+                      "disk.", path, kind, point)
+
+
+@functools.cache
+def _expected_columns() -> dict[str, list[str]]:
+  """{table: its columns} of _SCHEMA, read from a database made with it."""
+  with contextlib.closing(sqlite3.connect(":memory:")) as connection:
+    connection.executescript(_SCHEMA)
+    return {table: [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+            for table in ("generator", "ratings")}
 
 
 def _schema_version(connection: sqlite3.Connection, path: str) -> int:
-  """0 for an empty database; the schema version of a pgen reviews database; else an
-  ArgumentError (another program's database, or a newer pgen's)."""
+  """0 for an empty database; the schema version of an intact pgen reviews database; else
+  an ArgumentError (damaged, another program's database, or a newer pgen's)."""
   try:
     version = connection.execute("PRAGMA user_version").fetchone()[0]
     tables = {name for (name,) in connection.execute(
         "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if version == 0 and not tables:
+      return 0
+    check = [row[0] for row in connection.execute("PRAGMA quick_check")]
+    columns = {table: [row[1] for row in connection.execute(f"PRAGMA table_info({table})")]
+               for table in ("generator", "ratings")}
   except sqlite3.DatabaseError as error:
     raise _not_a_database(path, error) from None
-  if version == 0 and not tables:
-    return 0
+  if check != ["ok"]:
+    raise ArgumentError(f"db={path} is damaged (SQLite's quick_check: {check[0][:200]}); "
+                        "restore it from a copy or give a new path.", argument="db")
   if version > SCHEMA_VERSION:
     raise ArgumentError(f"db={path} has schema version {version}; this pgen reads version "
                         f"{SCHEMA_VERSION}. Upgrade pgen to open it.", argument="db")
-  if version != SCHEMA_VERSION or not {"generator", "ratings"} <= tables:
+  if version != SCHEMA_VERSION or columns != _expected_columns():
     raise ArgumentError(f"db={path} is not a pgen reviews database (tables {sorted(tables)}, "
                         f"schema version {version}); give a new path.", argument="db")
+  _generator_row(connection, path)
   return version
 
 
+def _generator_row(connection: sqlite3.Connection, path: str) -> tuple:
+  """The one generator row, with its values' types checked."""
+  rows = connection.execute("SELECT identity, source, step, image_shape, class_names, "
+                            "conditional, latent_dim FROM generator").fetchall()
+  types = (str, str, int, str, str, int, int)
+  if len(rows) != 1 or not all(isinstance(v, t) for v, t in zip(rows[0], types, strict=True)):
+    raise ArgumentError(f"db={path} should name one generator; its generator table holds "
+                        f"{len(rows)} rows or values of the wrong types. Give a new path.",
+                        argument="db")
+  try:
+    json.loads(rows[0][3]), json.loads(rows[0][4])
+  except ValueError:
+    raise ArgumentError(f"db={path}: the generator's image shape or class names are not "
+                        "JSON; give a new path.", argument="db") from None
+  return rows[0]
+
+
 def _check_generator(connection: sqlite3.Connection, path: str, record: GeneratorRecord):
-  identity, source, step = connection.execute(
-      "SELECT identity, source, step FROM generator").fetchone()
+  identity, source, step = _generator_row(connection, path)[:3]
   if identity != record.identity:
     raise ArgumentError(
         f"db={path} holds ratings of another generator ({source}, step {step}, identity "

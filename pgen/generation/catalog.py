@@ -91,7 +91,7 @@ def candidates(generator, label, seed: int, per_class: int, acceptance: Acceptan
   limit = per_class if acceptance is None else acceptance.max_candidates
   kept = 0
   for first in range(seed, seed + limit, CHUNK):
-    seeds = np.arange(first, min(first + CHUNK, seed + limit))
+    seeds = np.arange(first, min(first + CHUNK, seed + limit), dtype=np.int64)
     labels = None if label is None else np.full((len(seeds),), label, np.int32)
     latents = generators.latents_for_seeds(generator, seeds)
     images = generator.render(latents, labels)
@@ -114,6 +114,7 @@ def write_catalog(generator: generators.TrainedGenerator, out_dir: str, per_clas
   (with `acceptance`, a class whose candidates ran out before `per_class` were accepted
   has fewer images: shortfall says how many fewer)."""
   steps = postprocess.parse(postprocess_spec)
+  generators.check_seeds(seed, per_class if acceptance is None else acceptance.max_candidates)
   classes = list(class_names or generator.class_names) if generator.conditional else [
       UNCONDITIONAL_CLASS]
   attributes = tuple(data_options.attributes_of(generator.class_names))

@@ -36,6 +36,7 @@ from pgen.training import checkpointing
 EXPORT_INFO = "export.json"
 EXPORT_FUNCTION = "generator.stablehlo"
 SAMPLE_CHUNK = 500  # Images rendered at once: bounds memory for any number of samples.
+MAX_SEED = 2**32 - 1  # Latents are drawn from uint32 seeds: a larger one would wrap.
 
 
 # The fold_in constant of the noise that noise_mode="random" draws from the latents.
@@ -250,6 +251,7 @@ def sample(generator: TrainedGenerator, num: int, *, seed: int = 0,
   classes."""
   if num <= 0:
     raise ArgumentError(f"num={num} must be positive.", argument="num")
+  check_seeds(seed, 1)
   if generator.conditional and labels is None:
     labels = sampling.balanced_labels(num, len(generator.class_names))
   key = jax.random.PRNGKey(seed)
@@ -262,8 +264,22 @@ def sample(generator: TrainedGenerator, num: int, *, seed: int = 0,
   return chunks.map_chunks(chunk, [rows], SAMPLE_CHUNK)
 
 
+def check_seeds(first: int, count: int) -> None:
+  """An ArgumentError unless seeds `first` .. `first + count - 1` are all in 0 .. MAX_SEED:
+  checked before anything is rendered or written."""
+  last = first + max(count, 1) - 1
+  if first < 0 or last > MAX_SEED:
+    raise ArgumentError(f"seed={first if first < 0 else last} is outside 0 .. {MAX_SEED} "
+                        "(seeds are 32-bit: a larger one would give another seed's image); "
+                        "choose a smaller --seed.", argument="seed")
+
+
 def latents_for_seeds(generator: TrainedGenerator, seeds) -> jax.Array:
   """One latent per seed, each a function of its seed alone (catalogs: image <seed>.png is
-  the same whatever else is generated with it)."""
+  the same whatever else is generated with it). A seed outside 0 .. MAX_SEED is an
+  ArgumentError: wrapped, it would render another seed's image."""
+  seeds = [int(seed) for seed in seeds]
+  for seed in seeds:
+    check_seeds(seed, 1)
   keys = jax.vmap(jax.random.PRNGKey)(jnp.asarray(seeds, jnp.uint32))
   return jax.vmap(lambda k: jax.random.normal(k, (generator.latent_dim,)))(keys)

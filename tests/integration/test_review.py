@@ -10,6 +10,7 @@ import http.client
 import io
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -39,6 +40,7 @@ from pgen.generation import generators
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SERVER_START_TIMEOUT_S = 120
 PAGE_TIMEOUT_S = 30
+TOKEN = "test-token-0123456789"
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                "Sneaker", "Bag", "Ankle boot")
 
@@ -63,9 +65,15 @@ def store(generator, tmp_path):
   return reviews.ReviewStore.open(str(tmp_path / "reviews.sqlite"), generator)
 
 
+def _client(app) -> TestClient:
+  """A client with the token, at the address a server on 127.0.0.1 answers to."""
+  return TestClient(app, base_url="http://127.0.0.1:8800",
+                    headers={"Authorization": f"Bearer {TOKEN}"})
+
+
 @pytest.fixture
 def client(generator, store):
-  return TestClient(review_app.create_app(generator, store, default_reviewer="anna"))
+  return _client(review_app.create_app(generator, store, token=TOKEN, default_reviewer="anna"))
 
 
 def _rating(identity: str, seed: int, accepted: bool = True, reviewer: str = "anna",
@@ -161,13 +169,15 @@ def _body(changes: dict) -> dict:
     ("POST", "/api/undo", {}, 422),
     ("POST", "/api/undo", {"reviewer": "zoe"}, 404),
     ("GET", "/api/next", None, 400),
-    ("GET", "/api/next?reviewer=anna&count=0", None, 400),
-    ("GET", "/api/next?reviewer=anna&count=101", None, 400),
-    ("GET", "/api/next?reviewer=anna&count=x", None, 400),
-    ("GET", "/samples/-1.png", None, 404),
-    ("GET", "/samples/4294967296.png", None, 400),
-    ("GET", "/samples/1.png?label=1", None, 400),
-    ("GET", "/samples/x.png", None, 404),
+    ("GET", "/api/next?reviewer=anna&count=0", None, 422),
+    ("GET", "/api/next?reviewer=anna&count=101", None, 422),
+    ("GET", "/api/next?reviewer=anna&count=x", None, 422),
+    ("GET", "/api/next?reviewer=anna&count=" + "9" * 5000, None, 422),
+    ("GET", "/samples/-1.png", None, 422),
+    ("GET", "/samples/4294967296.png", None, 422),
+    ("GET", "/samples/" + "9" * 5000 + ".png", None, 422),
+    ("GET", "/samples/1.png?label=1", None, 422),
+    ("GET", "/samples/x.png", None, 422),
     ("GET", "/review_page.html", None, 404),
     ("GET", "/api/ratings", None, 405),
     ("DELETE", "/api/ratings", None, 405),
@@ -204,7 +214,7 @@ def _conditional_generator(tmp_path):
 
 def test_a_conditional_generator_s_labels_follow_the_seed_or_the_condition(tmp_path):
   fake, store = _conditional_generator(tmp_path)
-  client = TestClient(review_app.create_app(fake, store))
+  client = _client(review_app.create_app(fake, store, token=TOKEN))
   samples = client.get("/api/next?reviewer=anna&count=12").json()["samples"]
   assert [(s["seed"], s["label"], s["class"]) for s in samples] == [
       (seed, seed % 10, CLASS_NAMES[seed % 10]) for seed in range(12)]
@@ -214,7 +224,7 @@ def test_a_conditional_generator_s_labels_follow_the_seed_or_the_condition(tmp_p
              .ravel()) == {100}  # Without ?label=, the seed's own label.
   assert client.post("/api/ratings", json=_rating(fake.identity, 0, label=10)).status_code == 422
 
-  dresses = TestClient(review_app.create_app(fake, store, condition_label=3))
+  dresses = _client(review_app.create_app(fake, store, token=TOKEN, condition_label=3))
   assert dresses.get("/api/state").json()["condition"] == {"label": 3, "class": "Dress"}
   assert dresses.post("/api/ratings", json=_rating(fake.identity, 0, label=3)).status_code == 201
   samples = dresses.get("/api/next?reviewer=anna&count=3").json()["samples"]
@@ -250,14 +260,20 @@ def _pgen_env() -> dict:
 
 class ReviewServer:
   """`python -m pgen review` in a subprocess, on one port for its life: a restarted server
-  is the same address, so the browser reloads the same page."""
+  is the same address with the same token (the first start's, given back through
+  $PGEN_REVIEW_TOKEN), so the browser reloads the same page with its cookie."""
 
   def __init__(self, workdir: str, log_dir: str, *args: str):
     self.port = _free_port()
     self.url = f"http://127.0.0.1:{self.port}"
     self.command = [sys.executable, "-m", "pgen", "review", "--workdir", workdir,
                     "--port", str(self.port), *args]
-    self.log_dir, self.starts, self.process = log_dir, 0, None
+    self.log_dir, self.starts, self.process, self.token = log_dir, 0, None, None
+
+  @property
+  def page_url(self) -> str:
+    """The URL the server prints: opened once, it leaves the token in a cookie."""
+    return f"{self.url}/?token={self.token}"
 
   @property
   def stderr_path(self) -> str:
@@ -266,13 +282,17 @@ class ReviewServer:
   def start(self) -> str:
     """Starts the server; its line "Reviewing ... at URL (ratings in DB)"."""
     self.starts += 1
+    env = _pgen_env() | ({} if self.token is None else {"PGEN_REVIEW_TOKEN": self.token})
     with open(self.stderr_path, "w") as stderr:
-      self.process = subprocess.Popen(self.command, cwd=ROOT, env=_pgen_env(), text=True,
+      self.process = subprocess.Popen(self.command, cwd=ROOT, env=env, text=True,
                                       stdout=subprocess.PIPE, stderr=stderr)
     ready, _, _ = select.select([self.process.stdout], [], [], SERVER_START_TIMEOUT_S)
     line = self.process.stdout.readline() if ready else ""
-    assert line.startswith("Reviewing") and f"at {self.url} " in line, (
+    printed = re.search(rf"at {re.escape(self.url)}/\?token=([A-Za-z0-9_-]{{32}}) ", line)
+    assert line.startswith("Reviewing") and printed, (
         f"{line!r}; stderr: {self.stderr()[-3000:]}")
+    assert self.token in (None, printed[1])
+    self.token = printed[1]
     return line
 
   def stderr(self) -> str:
@@ -368,7 +388,8 @@ def _errors_in_console(driver) -> list:
 def test_a_reviewer_rates_with_the_keyboard_and_a_killed_server_keeps_the_ratings(
     server, browser, review_run, tmp_path):
   db = os.path.join(review_run, "reviews.sqlite")
-  browser.get(server.url)
+  browser.get(server.page_url)
+  assert browser.current_url == server.url + "/"  # The token left the address bar.
   browser.execute_script("localStorage.clear()")
   browser.refresh()  # The name field offers --reviewer's name.
   _waiting(browser).until(lambda d: _shown(d)[0] == "anna")
@@ -424,7 +445,7 @@ def test_two_reviewers_rate_at_the_same_time(server, browser, review_run):
     before = {name: len(_rows(db, name)) for name in drivers}
     seeds = {name: _unrated_seeds(db, name, 11) for name in drivers}
     for name, driver in drivers.items():
-      _open_as(driver, server.url, name)
+      _open_as(driver, server.page_url, name)
       _wait_for(driver, (name, before[name], seeds[name][0]))
     failures = []
 
@@ -454,7 +475,7 @@ def test_two_reviewers_rate_at_the_same_time(server, browser, review_run):
 def test_grid_mode_rates_a_page_of_samples(server, browser, review_run):
   db = os.path.join(review_run, "reviews.sqlite")
   seeds = _unrated_seeds(db, "gail", 12)
-  _open_as(browser, server.url, "gail")
+  _open_as(browser, server.page_url, "gail")
   browser.find_element(By.ID, "grid-mode").click()
   tiles = _waiting(browser).until(
       lambda d: d.find_elements(By.CSS_SELECTOR, "#grid .tile"))
@@ -481,11 +502,12 @@ def test_grid_mode_rates_a_page_of_samples(server, browser, review_run):
                                   "/samples/../../pgen/feedback/review_app.py", "/%2e%2e/etc/passwd",
                                   "/pgen/feedback/review_page.html"])
 def test_paths_outside_the_app_are_not_found(server, path):
-  connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-  connection.request("GET", path)  # Sent as written: no client-side normalization.
-  response = connection.getresponse()
-  assert response.status == 404 and b"import" not in response.read()
-  connection.close()
+  for headers, status in [({}, 401), ({"Authorization": f"Bearer {server.token}"}, 404)]:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", path, headers=headers)  # As written: no client normalization.
+    response = connection.getresponse()
+    assert response.status == status and b"import" not in response.read()
+    connection.close()
 
 
 def _one_error(*args: str) -> str:
@@ -516,4 +538,6 @@ def test_a_port_in_use_or_a_condition_without_classes_is_one_message(server, rev
   error = _one_error("--workdir", review_run, "--port", "0", "--db", db,
                      "--condition", "label=Dress")
   assert "--condition=label=Dress needs a class-conditional generator" in error
+  error = _one_error("--workdir", review_run, "--port", "0", "--db", db, "--token", "1234")
+  assert "--token must be 16 to 256 letters, digits, - or _" in error
   assert not os.path.exists(db)
