@@ -8,5 +8,8 @@
 set -euo pipefail
 TPU_NAME=$1 ZONE=$2 CONFIG=$3 WORKDIR=$4
 shift 4
+# The workers' shell reads the command again: each argument is quoted for it, so a path or
+# an override with spaces or shell characters arrives as one argument, as given.
+printf -v TRAIN '%q ' .venv/bin/python -m pgen train --config "$CONFIG" --workdir "$WORKDIR" "$@"
 gcloud compute tpus tpu-vm ssh "$TPU_NAME" --zone "$ZONE" --worker=all --command \
-  "cd ~/pgen && .venv/bin/python -m pgen train --config $CONFIG --workdir $WORKDIR $*"
+  "cd ~/pgen && $TRAIN"

@@ -2,10 +2,28 @@
 file or the new one, never part of one.
 
     write_whole("cache/x.json", json.dumps(record))
+
+Their permissions are those of any file the process opens for writing (0666 less the
+umask), not the 0600 of the temporary file they are written through: one policy for every
+file pgen writes.
 """
 
+import functools
 import os
 import tempfile
+
+
+@functools.cache
+def umask() -> int:
+  """The process's umask, from /proc where Linux shows it (os.umask can only read it by
+  changing it, which races with other threads)."""
+  try:
+    with open("/proc/self/status") as f:
+      return next(int(line.split()[1], 8) for line in f if line.startswith("Umask:"))
+  except (OSError, StopIteration, ValueError):
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_whole(path: str, content: str | bytes) -> None:
@@ -17,4 +35,5 @@ def write_whole(path: str, content: str | bytes) -> None:
                                    prefix=os.path.basename(path) + ".", suffix=".tmp",
                                    delete=False) as f:
     f.write(content)
+  os.chmod(f.name, 0o666 & ~umask())
   os.replace(f.name, path)

@@ -85,8 +85,10 @@ def _is_utf8(path: str) -> bool:
 def _walk(src: str):
   """(image files, other files, skipped records) under `src`, relative and sorted; hidden
   entries and symbolic links to folders (not followed: they can loop) count as other; files
-  whose names are not UTF-8 are skipped."""
+  whose names are not UTF-8, and links to files outside `src` (not followed: the dataset
+  holds the folder's photos only), are skipped."""
   image_files, others, skipped = [], [], []
+  inside = os.path.join(os.path.realpath(src), "")
   for root, dirs, files in os.walk(src):
     rel_root = os.path.relpath(root, src)
     rel = (lambda n: n) if rel_root == "." else (lambda n: f"{rel_root}/{n}".replace(os.sep, "/"))
@@ -100,6 +102,12 @@ def _walk(src: str):
         shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         skipped.append({"file": shown, "problem": "bad_name",
                         "reason": "its name is not valid UTF-8; rename it"})
+        continue
+      target = os.path.realpath(os.path.join(root, name))
+      if os.path.islink(os.path.join(root, name)) and not target.startswith(inside):
+        skipped.append({"file": path, "problem": "outside_src",
+                        "reason": f"a symbolic link to {target}, outside --src: not followed; "
+                                  "copy the file into the folder to include it"})
         continue
       is_image = name.lower().endswith(images.IMAGE_EXTENSIONS) and not name.startswith(".")
       (image_files if is_image else others).append(path)

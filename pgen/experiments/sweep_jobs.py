@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import sys
 
-from pgen.errors import PgenError
+from pgen.errors import ArgumentError, PgenError
 from pgen.experiments.sweeps import Sweep, override_flags
 
 SLURM_FILE = "sweep.sbatch"
@@ -38,6 +38,20 @@ def sweep_arguments(sweep: Sweep, workdir: str) -> list[str]:
           f"--sweep={sweep.sweep_path}", f"--workdir={workdir}"]
 
 
+# The characters a workdir may hold to be written into job files: #SBATCH lines are not
+# shell-quoted (and % is SLURM's pattern character), YAML comments end at a newline.
+_JOB_FILE_PATH = re.compile(r"[A-Za-z0-9._/+=@:,-]+")
+
+
+def _check_job_workdir(workdir: str) -> None:
+  path = os.path.abspath(workdir)
+  if not _JOB_FILE_PATH.fullmatch(path):
+    odd = sorted(set(re.sub(r"[A-Za-z0-9._/+=@:,-]", "", path)))
+    raise ArgumentError(f"workdir={path!r} holds {''.join(odd)!r}, which a SLURM or Kubernetes "
+                        "job file cannot carry safely; choose a path of letters, digits and "
+                        "- _ . / + = @ : ,", argument="workdir")
+
+
 def _array(sweep: Sweep, parallel: int | None) -> str:
   return f"0-{len(sweep.points) - 1}" + (f"%{parallel}" if parallel else "")
 
@@ -45,6 +59,7 @@ def _array(sweep: Sweep, parallel: int | None) -> str:
 def write_slurm(workdir: str, sweep: Sweep, parallel: int | None = None) -> str:
   """`<workdir>/sweep.sbatch`, a job array of one task per point (`parallel` at a time);
   tasks start in this directory, with this Python."""
+  _check_job_workdir(workdir)
   command = shlex.join([sys.executable, "-m", "pgen", "sweep", *sweep_arguments(sweep, workdir)])
   lines = [
       "#!/usr/bin/env bash",
@@ -90,6 +105,7 @@ def _job_name(workdir: str) -> str:
 
 def write_kubernetes(workdir: str, sweep: Sweep, parallel: int | None = None) -> str:
   """`<workdir>/sweep_job.yaml`: a batch/v1 Indexed Job, pod I running point I."""
+  _check_job_workdir(workdir)
   command = shlex.join(["python", "-m", "pgen", "sweep", *sweep_arguments(sweep, workdir)])
   container_command = ["sh", "-c", f'exec {command} --point "$JOB_COMPLETION_INDEX"']
   placeholders = "'$IMAGE $RUNS_PVC $GPUS_PER_POD'"

@@ -34,6 +34,7 @@ from pgen.training import checkpointing
 PLATFORMS = ("cpu", "cuda", "tpu")
 SAVED_MODEL = "saved_model"
 PARAMS = "params"
+PARTIAL_MARK = ".pgen-partial-export"  # In <out>.partial while an export is written.
 
 
 def _write_stablehlo(render, latent_dim: int, label_shape: tuple, path: str) -> None:
@@ -75,6 +76,22 @@ def _size(path: str) -> int:
   return sum(os.path.getsize(os.path.join(d, f)) for d, _, files in os.walk(path) for f in files)
 
 
+def _partial_dir(out: str) -> str:
+  """`<out>.partial`, empty and marked as an export's: one left by an interrupted export
+  (it holds PARTIAL_MARK) is cleared; anything else by that name is not pgen's to delete."""
+  tmp = out.rstrip("/") + ".partial"
+  if os.path.lexists(tmp):
+    if os.path.islink(tmp) or not os.path.isfile(os.path.join(tmp, PARTIAL_MARK)):
+      raise ArgumentError(f"out={out}: {tmp} exists and is not a partial export of pgen (no "
+                          f"{PARTIAL_MARK}); move it away or export to another --out.",
+                          argument="out")
+    shutil.rmtree(tmp)
+  os.makedirs(tmp)
+  with open(os.path.join(tmp, PARTIAL_MARK), "w") as f:
+    f.write("An unfinished `python -m pgen export`: the next export to this --out clears it.\n")
+  return tmp
+
+
 def export(workdir: str, out: str, *, step: int | None = None,
            options: generators.RenderOptions = generators.RenderOptions()) -> dict:
   """Writes the export of `workdir`'s checkpoint at `step` (default latest) to `out`;
@@ -91,9 +108,7 @@ def export(workdir: str, out: str, *, step: int | None = None,
   label_shape = (len(label_sizes),) if label_sizes else ()
   if label_sizes:  # The function takes each attribute's value: (B, attributes).
     render = _taking_attribute_labels(render, label_sizes)
-  tmp = out.rstrip("/") + ".partial"
-  shutil.rmtree(tmp, ignore_errors=True)
-  os.makedirs(tmp)
+  tmp = _partial_dir(out)
   checkpointer = ocp.StandardCheckpointer()
   checkpointer.save(os.path.abspath(os.path.join(tmp, PARAMS)), jax.device_get(variables))
   checkpointer.wait_until_finished()
@@ -119,6 +134,7 @@ def export(workdir: str, out: str, *, step: int | None = None,
                 for name in (PARAMS, generators.EXPORT_FUNCTION, SAVED_MODEL)}}
   with open(os.path.join(tmp, generators.EXPORT_INFO), "w") as f:
     json.dump(record, f, indent=2)
+  os.remove(os.path.join(tmp, PARTIAL_MARK))
   if os.path.exists(out):
     os.rmdir(out)  # Empty (checked above).
   os.replace(tmp, out)  # Complete or absent: never half an export.

@@ -71,6 +71,16 @@ def _hostile_folder(src: str) -> dict:
     os.symlink(f"loop_{i}_b.jpg", os.path.join(src, "a", f"loop_{i}_a.jpg"))
     os.symlink(f"loop_{i}_a.jpg", os.path.join(src, "a", f"loop_{i}_b.jpg"))
     made[f"a/loop_{i}_a.jpg"] = made[f"a/loop_{i}_b.jpg"] = "unreadable"
+  elsewhere = os.path.join(os.path.dirname(src), "elsewhere")
+  os.makedirs(elsewhere)
+  for i in range(5):  # Links to files outside the folder: reported, not read.
+    with open(os.path.join(elsewhere, f"private_{i}.png"), "wb") as f:
+      f.write(_image_bytes(rng, "PNG"))
+    os.symlink(os.path.join(elsewhere, f"private_{i}.png"),
+               os.path.join(src, "a", f"outside_{i}.png"))
+    made[f"a/outside_{i}.png"] = "outside_src"
+  os.symlink("good_0.png", os.path.join(src, "a", "inside_link.png"))  # Inside: followed.
+  made["a/inside_link.png"] = "good"
   os.symlink("..", os.path.join(src, "a", "up"))  # A folder link back up: not followed.
   made["a/up/"] = "not_image"
   os.mkfifo(os.path.join(src, "b", "pipe.png"))
@@ -144,7 +154,7 @@ def test_prepare_names_every_hostile_file_and_never_crashes(hostile):
       assert path in report["not_images"], path
     else:
       assert problems.get(path) == kind, (path, problems.get(path), kind)
-  assert report["counts"]["kept"] == 24
+  assert report["counts"]["kept"] == 25  # 24 photos and a link to one of them.
   assert peak_mib < PEAK_RSS_LIMIT_MIB, f"prepare peaked at {peak_mib:.0f} MiB"
 
 

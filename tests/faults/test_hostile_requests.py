@@ -15,6 +15,7 @@ import os
 import random
 import socket
 import sqlite3
+import stat
 import threading
 import time
 import types
@@ -25,6 +26,7 @@ import pytest
 import uvicorn
 from starlette.testclient import TestClient
 
+from pgen.core import files
 from pgen.errors import ArgumentError
 from pgen.feedback import access, review_app, reviews
 from pgen.generation import catalog, generators
@@ -361,3 +363,17 @@ def test_a_database_on_a_network_filesystem_is_warned_about(tmp_path, monkeypatc
   mounts.write_text(f"/dev/sda1 / ext4 rw 0 0\nserver:/export {tmp_path}/other nfs4 rw 0 0\n")
   reviews.ReviewStore.open(str(tmp_path / "local" / "reviews.sqlite"), _fake_generator())
   assert "network filesystem" not in caplog.text
+
+
+def test_a_private_database_is_its_owner_s_alone_and_a_shared_one_follows_the_umask(tmp_path):
+  modes = {}
+  for private in (True, False):
+    path = str(tmp_path / f"private_{private}" / "reviews.sqlite")
+    store = reviews.ReviewStore.open(path, _fake_generator(), private=private)
+    store.rate(reviews.Rating(seed=1, label=0, accepted=True, reviewer="anna"))
+    with contextlib.closing(sqlite3.connect(path)) as reader:  # Holds the WAL files open.
+      reader.execute("SELECT COUNT(*) FROM ratings").fetchone()
+      modes[private] = {os.path.basename(name): stat.S_IMODE(os.stat(name).st_mode)
+                        for name in (path, path + "-wal", path + "-shm")}
+  assert set(modes[True].values()) == {0o600}
+  assert set(modes[False].values()) == {0o666 & ~files.umask()}

@@ -32,7 +32,10 @@ FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", 
 
 @pytest.fixture(scope="module")
 def exported(smoke_run, tmp_path_factory):
+  """The smoke run's export, made over the partial directory of an interrupted one."""
   out = str(tmp_path_factory.mktemp("export") / "fmnist")
+  os.makedirs(out + ".partial/params")
+  open(os.path.join(out + ".partial", export.PARTIAL_MARK), "w").close()
   return out, export.export(smoke_run, out)
 
 
@@ -49,6 +52,7 @@ def conditional_generator():
 
 
 def test_export_holds_the_ema_generator_alone_and_its_record(exported, smoke_run):
+  assert not os.path.exists(exported[0] + ".partial")
   out, record = exported
   assert sorted(os.listdir(out)) == ["export.json", "generator.stablehlo", "params",
                                      "saved_model"]
@@ -199,6 +203,11 @@ def test_export_refuses_a_non_empty_out_and_a_directory_that_is_not_a_run(smoke_
   with pytest.raises(FileNotFoundError, match="not a pgen training workdir"):
     export.export(str(tmp_path), str(tmp_path / "new"))
   assert not os.path.exists(tmp_path / "new") and not os.path.exists(tmp_path / "new.partial")
+  (tmp_path / "mine.partial").mkdir()  # A folder of the user's, not an unfinished export.
+  (tmp_path / "mine.partial" / "notes.txt").write_text("mine")
+  with pytest.raises(ValueError, match=r"mine.partial exists and is not a partial export"):
+    export.export(smoke_run, str(tmp_path / "mine"))
+  assert os.listdir(tmp_path / "mine.partial") == ["notes.txt"]
 
 
 def test_ratings_of_an_export_name_its_function_not_its_checkpoint(exported, smoke_run,

@@ -111,7 +111,7 @@ def test_ratings_of_another_generator_are_refused_not_mixed(smoke_run, generator
 def test_a_file_that_is_not_a_reviews_database_is_refused(generator, tmp_path):
   text = tmp_path / "notes.sqlite"
   text.write_text("not a database at all, just some notes\n" * 10)
-  with pytest.raises(ArgumentError, match="not an SQLite database"):
+  with pytest.raises(ArgumentError, match="not a readable SQLite database"):
     reviews.ReviewStore.open(str(text), generator)
   other = str(tmp_path / "other.sqlite")
   with sqlite3.connect(other) as connection:
