@@ -31,6 +31,7 @@ import traceback
 from absl import app, flags, logging
 
 from pgen import configs
+from pgen.core import config_keys
 from pgen.errors import PgenError
 
 COMMANDS = ("train", "generate", "evaluate", "prepare", "export", "reproduce", "compare", "sweep",
@@ -170,7 +171,8 @@ def run(argv=None) -> None:
     print(f"pgen: unknown command {command!r}{hint}; choose one of {', '.join(COMMANDS)}.\n"
           f"{_usage()}", file=sys.stderr)
     sys.exit(2)
-  argv = _packaged_paths(command, argv)
+  argv = config_keys.with_keyword_keys_quoted(_packaged_paths(command, argv))
+  sys.argv = argv  # ml_collections' config flags find their --config.KEY overrides there.
   module = importlib.import_module(f"pgen.cli.{command}")  # Defines its flags.
   if any(arg in _HELP for arg in argv[2:]):
     _print_help(command, module)

@@ -24,7 +24,7 @@ from ml_collections import config_flags
 
 from pgen.config.schema import KEYS, RENAMED, RULES, VERSION
 from pgen.core import workdir as workdir_files
-from pgen.core.config_keys import config_dict
+from pgen.core.config_keys import config_dict, with_keyword_keys_quoted
 from pgen.errors import ConfigError, RunNotFoundError
 
 
@@ -83,7 +83,7 @@ def resolve(config) -> ml_collections.ConfigDict:
 def load(config_path: str, flag_args=()) -> ml_collections.ConfigDict:
   """The ConfigDict that `train --config config_path *flag_args` parses (unresolved):
   `config_path` is `PATH[:VARIANT]` (pgen.configs.path_of gives a packaged config's)."""
-  argv = ["pgen", f"--config={config_path}", *flag_args]
+  argv = ["pgen", f"--config={config_path}", *with_keyword_keys_quoted(list(flag_args))]
   flag_values = flags.FlagValues()
   config_flags.DEFINE_config_file("config", None, "", flag_values=flag_values,
                                   lock_config=True, sys_argv=argv)

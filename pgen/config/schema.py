@@ -12,8 +12,9 @@ from pgen.gan import augment, losses
 
 # The config_version this pgen writes; configs without one are version 1. No default has
 # changed since versions began, so a config of any version up to this one gets today's
-# defaults for the keys it lacks. `resolve` refuses configs of a newer pgen.
-VERSION = 3
+# defaults for the keys it lacks. `resolve` refuses configs of a newer pgen. Version 4 added
+# init.from.
+VERSION = 4
 # Keys an older pgen wrote under another name (version 3 renamed the first), read under
 # today's: the same setting, so their runs load and train on.
 RENAMED = {"model.conv_as_matmul": "model.grouped_conv_dense"}
@@ -206,6 +207,15 @@ _EVAL_KEYS = (
         "get it).", kind=str),
 )
 
+# Where a new run's weights start (pgen/training/init_from.py).
+_INIT_KEYS = (
+    Key("init.from", None,
+        "A pgen workdir (its latest checkpoint, or PATH:STEP) or export whose G, D and EMA "
+        "weights a new run starts from where names and shapes match (the rest fresh; the "
+        "optimizer, step and ADA start fresh); same model family and resolution. Read only "
+        "when the workdir has no checkpoint.", kind=str),
+)
+
 # What the run does when training fails (pgen/training/recovery.py).
 _TRAIN_KEYS = (
     Key("train.on_nonfinite", "stop",
@@ -247,8 +257,7 @@ _PERIODIC_KEYS = (
 # Every key, by its dotted name.
 KEYS = by_name((*_RUN_KEYS, *_DATA_KEYS, *models.config_keys(), *_OBJECTIVE_KEYS,
                 *_AUGMENT_AND_EMA_KEYS, *_SCHEDULE_KEYS, *_FEEDBACK_KEYS, *_EVAL_KEYS,
-                *_TRAIN_KEYS,
-                *_PERIODIC_KEYS))
+                *_INIT_KEYS, *_TRAIN_KEYS, *_PERIODIC_KEYS))
 
 
 def _path_length_batch_divides(config: ml_collections.ConfigDict) -> str | None:

@@ -13,6 +13,7 @@ divide the batch) are functions of the whole config that return a message or Non
 """
 
 import dataclasses
+import keyword
 from typing import Any, Callable, Iterable
 
 import ml_collections
@@ -121,3 +122,17 @@ def above_up_to(low, high) -> Check:
 
 def one_of(choices) -> Check:
   return lambda value: None if value in choices else f"is unknown; choose one of {tuple(choices)}"
+
+
+def with_keyword_keys_quoted(argv: list[str]) -> list[str]:
+  """`argv` with each --config.KEY override whose path holds a Python keyword written as a
+  subscript (--config.init.from=X -> --config.init['from']=X): ml_collections parses a key
+  path as Python, where `from` cannot follow a dot."""
+  def quoted(arg: str) -> str:
+    path, equals, value = arg.partition("=")
+    parts = path.split(".")
+    if parts[0] != "--config" or not any(keyword.iskeyword(p) for p in parts[1:]):
+      return arg
+    rest = "".join(f"['{p}']" if keyword.iskeyword(p) else f".{p}" for p in parts[1:])
+    return f"--config{rest}{equals}{value}"
+  return [quoted(arg) for arg in argv]

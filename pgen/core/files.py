@@ -9,6 +9,7 @@ file pgen writes.
 """
 
 import functools
+import hashlib
 import os
 import tempfile
 
@@ -37,3 +38,17 @@ def write_whole(path: str, content: str | bytes) -> None:
     f.write(content)
   os.chmod(f.name, 0o666 & ~umask())
   os.replace(f.name, path)
+
+
+def directory_sha256(root: str) -> str:
+  """SHA-256 over a directory's files (relative paths and contents, in order)."""
+  digest = hashlib.sha256()
+  for folder, dirs, names in sorted(os.walk(root)):
+    dirs.sort()
+    for name in sorted(names):
+      path = os.path.join(folder, name)
+      digest.update(os.path.relpath(path, root).encode() + b"\0")
+      with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+          digest.update(block)
+  return digest.hexdigest()

@@ -12,6 +12,11 @@ layout; the modules that write or read a file ask here for its path.
     <workdir>/checkpoints/      Orbax checkpoints, one folder per step
     <workdir>/samples/          the sample grid of each sample_every_steps
     <workdir>/pgen.lock         held while a run trains, so one run uses a workdir at a time
+
+and the two files of an export (`pgen export`) that generation and init.from read:
+
+    <export>/export.json        what the export holds and where it came from
+    <export>/params/            the EMA generator's variables (Orbax)
 """
 
 import glob
@@ -28,6 +33,8 @@ ROLLBACKS = "rollbacks.json"
 CHECKPOINTS = "checkpoints"
 SAMPLES = "samples"
 LOCK = "pgen.lock"
+EXPORT_INFO = "export.json"
+EXPORT_PARAMS = "params"
 
 
 def config_path(workdir: str) -> str:
@@ -65,6 +72,11 @@ def samples_dir(workdir: str) -> str:
 
 def lock_path(workdir: str) -> str:
   return os.path.join(workdir, LOCK)
+
+
+def is_export(path: str) -> bool:
+  """Whether `path` is a directory written by `pgen export`."""
+  return os.path.isfile(os.path.join(path, EXPORT_INFO))
 
 
 def is_run(path: str) -> bool:

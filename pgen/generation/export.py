@@ -26,6 +26,7 @@ import tensorflow as tf
 from jax.experimental import jax2tf
 
 import pgen
+from pgen.core import workdir as workdir_files
 from pgen.data import options as data_options
 from pgen.errors import ArgumentError
 from pgen.generation import generators
@@ -33,7 +34,6 @@ from pgen.training import checkpointing
 
 PLATFORMS = ("cpu", "cuda", "tpu")
 SAVED_MODEL = "saved_model"
-PARAMS = "params"
 PARTIAL_MARK = ".pgen-partial-export"  # In <out>.partial while an export is written.
 
 
@@ -99,7 +99,7 @@ def export(workdir: str, out: str, *, step: int | None = None,
   if os.path.exists(out) and os.listdir(out):
     raise ArgumentError(f"out={out} exists and is not empty; export to a new directory.",
                         argument="out")
-  config, info, setup, state = generators.restore_run_state(workdir, step)
+  config, info, setup, state = checkpointing.restore_run_state(workdir, step)
   options.check(config.model.name, workdir)
   step = int(jax.device_get(state.step))
   variables = generators.ema_variables(state)
@@ -110,7 +110,7 @@ def export(workdir: str, out: str, *, step: int | None = None,
     render = _taking_attribute_labels(render, label_sizes)
   tmp = _partial_dir(out)
   checkpointer = ocp.StandardCheckpointer()
-  checkpointer.save(os.path.abspath(os.path.join(tmp, PARAMS)), jax.device_get(variables))
+  checkpointer.save(os.path.abspath(os.path.join(tmp, workdir_files.EXPORT_PARAMS)), jax.device_get(variables))
   checkpointer.wait_until_finished()
   _write_stablehlo(render, config.model.latent_dim, label_shape,
                    os.path.join(tmp, generators.EXPORT_FUNCTION))
@@ -131,8 +131,9 @@ def export(workdir: str, out: str, *, step: int | None = None,
       "source_workdir": os.path.abspath(workdir), "source_step": step,
       "source_checkpoint_sha256": checkpointing.checkpoint_sha256(workdir, step),
       "files": {name: _size(os.path.join(tmp, name))
-                for name in (PARAMS, generators.EXPORT_FUNCTION, SAVED_MODEL)}}
-  with open(os.path.join(tmp, generators.EXPORT_INFO), "w") as f:
+                for name in (workdir_files.EXPORT_PARAMS, generators.EXPORT_FUNCTION,
+                             SAVED_MODEL)}}
+  with open(os.path.join(tmp, workdir_files.EXPORT_INFO), "w") as f:
     json.dump(record, f, indent=2)
   os.remove(os.path.join(tmp, PARTIAL_MARK))
   if os.path.exists(out):

@@ -24,16 +24,14 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pgen import config as config_lib, models
+from pgen import models
 from pgen.core import chunks, compiler, pixels, sharding, workdir as workdir_files
 from pgen.data import options as data_options
 from pgen.errors import ArgumentError, RunNotFoundError
 from pgen.gan import sampling
-from pgen.gan.state import build
 from pgen.models import modulated
 from pgen.training import checkpointing
 
-EXPORT_INFO = "export.json"
 EXPORT_FUNCTION = "generator.stablehlo"
 SAMPLE_CHUNK = 500  # Images rendered at once: bounds memory for any number of samples.
 MAX_SEED = 2**32 - 1  # Latents are drawn from uint32 seeds: a larger one would wrap.
@@ -99,27 +97,6 @@ class TrainedGenerator:
   # SHA-256 naming exactly this function: an export's serialized StableHLO, or a
   # checkpoint's files with the render options (reviews record which generator they judged).
   identity: str = ""
-
-
-def _run_files(workdir: str) -> tuple[ml_collections.ConfigDict, dict]:
-  config = config_lib.from_workdir(workdir)
-  return config, workdir_files.read_data_info(workdir)
-
-
-def restore_run_state(workdir: str, step: int | None = None):
-  """(the run's config, data info, its Setup, the whole restored train state) at `step`
-  (default: the latest checkpoint)."""
-  config, info = _run_files(workdir)
-  mesh = sharding.make_mesh()
-  setup = build(config, mesh, tuple(info["image_shape"]), len(info["class_names"]),
-                label_sizes=tuple(info.get("label_sizes", ())))
-  manager = checkpointing.create_manager(workdir, read_only=True)
-  state = checkpointing.restore_latest(manager, setup.abstract_state, step)
-  if state is None:
-    raise RunNotFoundError(
-        f"{checkpointing.checkpoint_dir(workdir)} has no checkpoint yet; train first "
-        "(checkpoints are written every checkpoint_every_steps).")
-  return config, info, setup, state
 
 
 def ema_variables(state) -> dict:
@@ -193,7 +170,7 @@ def checkpoint_identity(workdir: str, step: int, options: RenderOptions) -> str:
 
 def from_checkpoint(workdir: str, step: int | None = None,
                     options: RenderOptions = RenderOptions()) -> TrainedGenerator:
-  config, info, setup, state = restore_run_state(workdir, step)
+  config, info, setup, state = checkpointing.restore_run_state(workdir, step)
   generator = from_state(setup, state, config=config, image_shape=info["image_shape"],
                          class_names=info["class_names"], source=workdir, options=options)
   return dataclasses.replace(generator,
@@ -201,7 +178,7 @@ def from_checkpoint(workdir: str, step: int | None = None,
 
 
 def from_export(directory: str, options: RenderOptions = RenderOptions()) -> TrainedGenerator:
-  with open(os.path.join(directory, EXPORT_INFO)) as f:
+  with open(os.path.join(directory, workdir_files.EXPORT_INFO)) as f:
     info = json.load(f)
   baked = RenderOptions(info.get("truncation"), info.get("noise_mode"))
   for option, asked, fixed in (("truncation", options.truncation, baked.truncation),
@@ -230,7 +207,7 @@ def from_export(directory: str, options: RenderOptions = RenderOptions()) -> Tra
 
 
 def is_export(path: str) -> bool:
-  return os.path.isfile(os.path.join(path, EXPORT_INFO))
+  return workdir_files.is_export(path)
 
 
 def load(path: str, step: int | None = None,

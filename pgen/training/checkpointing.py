@@ -18,7 +18,6 @@ device or process layout.
 
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import shutil
@@ -31,8 +30,10 @@ from absl import logging
 from jax.experimental import multihost_utils
 from orbax.checkpoint import checkpoint_managers
 
-from pgen.core import workdir as workdir_files
+from pgen import config as config_lib
+from pgen.core import files, sharding, workdir as workdir_files
 from pgen.errors import CheckpointDamagedError, ConfigError, RunNotFoundError, WorkdirWriteError
+from pgen.gan.state import build
 
 DAMAGED_DIR = "damaged_checkpoints"
 _LISTING_ATTEMPTS = 5  # Each is after a step was deleted while listed: one more is rare.
@@ -48,17 +49,7 @@ def checkpoint_dir(workdir: str) -> str:
 
 def checkpoint_sha256(workdir: str, step: int) -> str:
   """SHA-256 over a checkpoint directory's files (relative paths and contents, in order)."""
-  root = os.path.join(checkpoint_dir(workdir), str(step))
-  digest = hashlib.sha256()
-  for folder, dirs, files in sorted(os.walk(root)):
-    dirs.sort()
-    for name in sorted(files):
-      path = os.path.join(folder, name)
-      digest.update(os.path.relpath(path, root).encode() + b"\0")
-      with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-          digest.update(block)
-  return digest.hexdigest()
+  return files.directory_sha256(os.path.join(checkpoint_dir(workdir), str(step)))
 
 
 def create_manager(workdir: str, config: ml_collections.ConfigDict | None = None,
@@ -158,6 +149,21 @@ def _check_fits(manager, step: int, metadata, abstract_state) -> None:
       f"({len(differences)} arrays differ, e.g. {differences[0]}). It was written with another "
       "model or optimizer setup (the run's config.json has it): train with that config, or "
       "use a new --workdir.")
+
+
+def restore_run_state(workdir: str, step: int | None = None):
+  """(a run's config, data info, its Setup, the whole restored train state) at `step`
+  (default: the latest checkpoint), read-only: what generate, export and init.from read."""
+  config = config_lib.from_workdir(workdir)
+  info = workdir_files.read_data_info(workdir)
+  setup = build(config, sharding.make_mesh(), tuple(info["image_shape"]),
+                len(info["class_names"]), label_sizes=tuple(info.get("label_sizes", ())))
+  state = restore_latest(create_manager(workdir, read_only=True), setup.abstract_state, step)
+  if state is None:
+    raise RunNotFoundError(
+        f"{checkpoint_dir(workdir)} has no checkpoint yet; train first "
+        "(checkpoints are written every checkpoint_every_steps).")
+  return config, info, setup, state
 
 
 def _brief(error: Exception) -> str:

@@ -29,7 +29,7 @@ from pgen.core import pixels, sharding, workdir as workdir_files
 from pgen.evaluation.scoring import Evaluator
 from pgen.gan import sampling
 from pgen.gan.state import Setup, build
-from pgen.training import checkpointing, metrics_file, performance, recovery, run_record
+from pgen.training import checkpointing, init_from, metrics_file, performance, recovery, run_record
 from pgen.training.compiled_step import compile_train_step
 from pgen.training.monitoring import (  # noqa: F401
     MetricWindow, NonFiniteLossError, StopRequests, Throughput)
@@ -125,8 +125,11 @@ def _resume_and_train(config, workdir: str, mesh, dataset, setup: Setup, manager
   if scaled is not config:  # Learning rates lowered by rollbacks.
     config, setup = scaled, setup.with_optimizers_of(scaled)
   state = checkpointing.restore_latest(manager, setup.abstract_state, move_damaged_to=workdir)
+  started_from = None
   if state is None:
     state = setup.init()
+    if config.init["from"]:
+      state, started_from = init_from.start_from(config, state, setup.image_shape)
   restored_step = int(sharding.to_host(state.step))
   start_step = recovery.resume_step(restored_step, rollbacks)
   if start_step != restored_step:  # The steps that led to a failure are skipped.
@@ -135,6 +138,8 @@ def _resume_and_train(config, workdir: str, mesh, dataset, setup: Setup, manager
   if is_chief:
     record = run_record.write_run_record(workdir, config, mesh, start_step)
     run_record.write_data_info(workdir, dataset.info)
+    if started_from is not None:
+      run_record.add_to_record(record, "init_from", started_from)
   logging.info("Start at step %d of %d on %s", start_step, config.total_steps,
                run_record.layout(mesh))
   if start_step >= config.total_steps:

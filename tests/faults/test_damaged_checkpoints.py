@@ -36,7 +36,7 @@ DAMAGE = {
 
 
 def _state(workdir: str, step: int | None = None):
-  return generators.restore_run_state(workdir, step)[3]
+  return checkpointing.restore_run_state(workdir, step)[3]
 
 
 @pytest.mark.parametrize("damage", [

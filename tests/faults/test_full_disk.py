@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 from pgen.errors import WorkdirWriteError
-from pgen.generation import generators
 from pgen.training import checkpointing
 from pgen.training.loop import train_and_evaluate
 
@@ -65,8 +64,8 @@ def test_a_save_that_does_not_fit_stops_cleanly_and_resumes_once_there_is_room(
     assert "Checkpoint 9 needs up to" in message and "No space left on device" in message
     assert f"{workdir}/checkpoints" in message and "resume from step 6" in message
     assert sorted(os.listdir(os.path.join(workdir, "checkpoints"))) == ["3", "6"]
-    for a, b in zip(jax.tree.leaves(generators.restore_run_state(workdir, 6)[3]),
-                    jax.tree.leaves(generators.restore_run_state(smoke_run, 6)[3]),
+    for a, b in zip(jax.tree.leaves(checkpointing.restore_run_state(workdir, 6)[3]),
+                    jax.tree.leaves(checkpointing.restore_run_state(smoke_run, 6)[3]),
                     strict=True):
       np.testing.assert_array_equal(a, b)  # Intact.
     make_room()

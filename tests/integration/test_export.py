@@ -24,7 +24,7 @@ from pgen.feedback import reviews
 from pgen.gan.state import build
 from pgen.generation import catalog, export, generators, interpolate, postprocess
 from pgen.generation.generate import generate
-from pgen.training import checkpointing
+from pgen.training import checkpointing, init_from
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
                          "Sneaker", "Bag", "Ankle boot")
@@ -64,7 +64,7 @@ def test_export_holds_the_ema_generator_alone_and_its_record(exported, smoke_run
   assert re.fullmatch(r"[0-9a-f]{64}", record["source_checkpoint_sha256"])
   params = ocp.StandardCheckpointer().restore(os.path.abspath(os.path.join(out, "params")))
   assert set(params) == {"params", "batch_stats"}  # No optimizer state, no discriminator.
-  state = generators.restore_run_state(smoke_run)[3]
+  state = checkpointing.restore_run_state(smoke_run)[3]
   for a, b in zip(jax.tree.leaves(params["params"]), jax.tree.leaves(state.ema_g_params),
                   strict=True):
     np.testing.assert_array_equal(a, b)
@@ -208,6 +208,24 @@ def test_export_refuses_a_non_empty_out_and_a_directory_that_is_not_a_run(smoke_
   with pytest.raises(ValueError, match=r"mine.partial exists and is not a partial export"):
     export.export(smoke_run, str(tmp_path / "mine"))
   assert os.listdir(tmp_path / "mine.partial") == ["notes.txt"]
+
+
+def test_a_run_can_start_from_an_export_s_generator_with_a_fresh_discriminator(
+    exported, smoke_config):
+  out, record = exported
+  smoke_config.init["from"] = out
+  config = config_lib.resolve(smoke_config)
+  setup = build(config, sharding.make_mesh(), (32, 32, 1), 10)
+  fresh = setup.init()
+  state, started = init_from.start_from(config, fresh, setup.image_shape)
+  params = ocp.StandardCheckpointer().restore(os.path.abspath(os.path.join(out, "params")))
+  for tree in (state.g_params, state.ema_g_params):
+    for a, b in zip(jax.tree.leaves(tree), jax.tree.leaves(params["params"]), strict=True):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  for a, b in zip(jax.tree.leaves(state.d_params), jax.tree.leaves(fresh.d_params), strict=True):
+    np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert started["step"] == record["source_step"] and started["fresh"]
+  assert all(name.startswith(("d_params", "d_batch_stats")) for name in started["fresh"])
 
 
 def test_ratings_of_an_export_name_its_function_not_its_checkpoint(exported, smoke_run,

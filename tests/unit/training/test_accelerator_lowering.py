@@ -122,9 +122,13 @@ def test_a_cpu_lowering_keeps_the_random_bits_rolled():
   _assert_unrolled_random_bits(traced.lower(lowering_platforms=("cpu",)).as_text(), False)
 
 
+# StyleGAN2 in bfloat16 is the costliest to trace (half a minute): `slow`; the fast suite
+# keeps StyleGAN2 in float32 and the other families in bfloat16.
 @pytest.mark.parametrize("platform", PLATFORMS)
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("family, dtype", [
+    (family, dtype) if (family, dtype) != ("stylegan2", "bfloat16")
+    else pytest.param(family, dtype, marks=pytest.mark.slow)
+    for family in FAMILIES for dtype in DTYPES])
 def test_train_step_lowers_for_the_accelerator(family, dtype, platform):
   """Each program of the lazy cycle lowers for `platform`, with the accelerator's lowering
   rules, pgen's mesh and shardings, the state donated, and every convolution in `dtype`."""
