@@ -13,7 +13,8 @@ from pgen.gan import augment, losses
 # The config_version this pgen writes; configs without one are version 1. No default has
 # changed since versions began, so a config of any version up to this one gets today's
 # defaults for the keys it lacks. `resolve` refuses configs of a newer pgen. Version 4 added
-# init.from.
+# init.from and the model options of the official networks (minibatch_std_form,
+# stored_noise_const, d_mapping_layers, resample_border).
 VERSION = 4
 # Keys an older pgen wrote under another name (version 3 renamed the first), read under
 # today's: the same setting, so their runs load and train on.

@@ -16,9 +16,10 @@ reject, one at a time or a page of tiles at a time, into a reviews.ReviewStore.
     GET  /ratings.csv                      every rating
 
 Every request needs the server's token and a Host it answers to; writes are same-origin
-JSON (see access.py). A sample is a (seed, label) pair. A reviewer's next sample is the smallest seed they have
-not rated, with the condition's label, else (conditional generators) label seed % classes,
-else label 0: reviewers see the same samples in the same order, so their ratings overlap.
+JSON (see access.py). A sample is a (seed, label) pair. A reviewer's next sample is the
+smallest seed they have not rated, with the condition's label, else (conditional generators)
+label seed % classes, else label 0: reviewers see the same samples in the same order, so
+their ratings overlap.
 A malformed request gets a 4xx with {"error": message} and changes nothing: a body over
 MAX_BODY_BYTES is refused before it is read (413), numbers are checked as text before they
 are converted (422), and when MAX_RENDERS_IN_FLIGHT samples are being rendered a request for

@@ -28,7 +28,8 @@ for them.
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -39,13 +40,14 @@ from pgen.data import options as data_options
 CONDITIONINGS = ("none", "projection", "acgan")
 
 BATCH_NORM_MOMENTUM = 0.9
+DEFAULT_KERNEL_INIT = nn.initializers.lecun_normal()  # Flax's, as nn.Conv and nn.Dense.
 
 
 @dataclasses.dataclass(frozen=True)
 class LayerKit:
   """How a network builds its layers: initializer, activation, spectral norm, dtypes
   (`dtype` computes, `param_dtype` stores), and whether it is training."""
-  kernel_init: Callable = nn.initializers.lecun_normal()
+  kernel_init: Callable = DEFAULT_KERNEL_INIT
   activation: Callable = nn.relu
   spectral_norm: bool = False
   train: bool = False  # BatchNorm uses batch statistics; spectral norm refines its estimate.
@@ -183,7 +185,7 @@ class ConditionalBatchNorm(nn.Module):
     x = nn.BatchNorm(use_running_average=not train, momentum=self.momentum, use_scale=False,
                      use_bias=False, dtype=self.dtype, param_dtype=self.param_dtype)(x)
     features = x.shape[-1]
-    embed = lambda init, name: embed_attributes(nn.Embed(  # noqa: E731
+    embed = lambda init, name: embed_attributes(nn.Embed(
         sum(self.sizes), features, embedding_init=init, name=name, dtype=self.dtype,
         param_dtype=self.param_dtype), labels, self.sizes)
     gain_init = nn.initializers.constant(1.0 / len(self.sizes))  # The gains sum to 1.
@@ -207,27 +209,33 @@ def check_labels(labels, batch_size: int, num_classes: int, module: nn.Module):
   return labels
 
 
+# StyleGAN adds 1e-8; 1e-4 keeps d std / d x bounded where a group's values coincide (e.g.
+# pixels that cutout zeroed in every image of the group), where 1e-8 magnified float rounding
+# ~10^4 times and made runs depend on the device count.
 MINIBATCH_STD_EPSILON = 1e-4
 
 
 class MinibatchStdDev(nn.Module):
   """StyleGAN's minibatch standard deviation: appends one feature map holding, for each
-  group of `group_size` consecutive examples, the mean over channels and pixels of the
-  per-feature standard deviation over the group.
+  group of `group_size` examples, the mean over channels and pixels of the per-feature
+  standard deviation over the group (sqrt(variance + `epsilon`)).
 
   This makes D a per-group function (on purpose: it lets D see a batch's diversity), so
   the per-example regularizers (R1, gradient penalty) also pick up the small terms through
-  the group statistic, as in StyleGAN. Groups are consecutive examples, so when
-  `group_size` divides the real batch, a discriminator batch of [real; fake] never mixes
-  the two in a group. Under jit the layer sees the global batch, which `group_size` must
-  divide.
+  the group statistic, as in StyleGAN. Groups are consecutive examples, so a group stays on
+  one device when the batch is sharded and `group_size` divides each device's share.
+  `strided` groups as StyleGAN2-ADA does (its `x.reshape(G, -1, ...)`): group j holds
+  examples j, j + B/G, j + 2B/G, ..., which official weights were trained with. Under jit
+  the layer sees the global batch, which `group_size` must divide.
   """
   group_size: int
+  strided: bool = False
+  epsilon: float = MINIBATCH_STD_EPSILON
 
   @nn.compact
   def __call__(self, x):
     batch = x.shape[0]
-    group = self.group_size
+    group = min(self.group_size, batch) if self.strided else self.group_size
     if batch % group:
       if not self.is_initializing():  # init needs only shapes: any batch size works.
         raise ValueError(
@@ -235,13 +243,15 @@ class MinibatchStdDev(nn.Module):
             f"{batch} images; choose a group size that divides batch_size (the discriminator "
             "sees batch_size real, batch_size fake and 2*batch_size combined images).")
       group = 1
-    groups = x.reshape(batch // group, group, *x.shape[1:]).astype(jnp.float32)
-    # StyleGAN adds 1e-8; 1e-4 keeps d std / d x bounded where a group's values coincide
-    # (e.g. pixels that cutout zeroed in every image of the group), where 1e-8 magnified
-    # float rounding ~10^4 times and made runs depend on the device count.
-    std = jnp.sqrt(jnp.var(groups, axis=1) + MINIBATCH_STD_EPSILON)  # (B/G, H, W, C)
+    values = x.astype(jnp.float32)
+    if self.strided:  # (G, B/G, ...) -> (B/G, G, ...): group j gathers every (B/G)-th example.
+      values = jnp.swapaxes(values.reshape(group, batch // group, *x.shape[1:]), 0, 1)
+    else:
+      values = values.reshape(batch // group, group, *x.shape[1:])
+    std = jnp.sqrt(jnp.var(values, axis=1) + self.epsilon)  # (B/G, H, W, C)
     per_group = jnp.mean(std, axis=(1, 2, 3))  # (B/G,)
-    per_example = jnp.repeat(per_group, group)
+    per_example = (jnp.tile(per_group, group) if self.strided
+                   else jnp.repeat(per_group, group))
     extra = jnp.broadcast_to(per_example[:, None, None, None], (*x.shape[:3], 1))
     return jnp.concatenate([x, extra.astype(x.dtype)], axis=-1)
 
@@ -265,7 +275,7 @@ class SelfAttention(nn.Module):
       return self.kit.conv(features, (1, 1), use_bias=False, name=name,
                            kernel_init=nn.linear.default_kernel_init)(inputs)
 
-    pool = lambda t: nn.max_pool(t, (2, 2), strides=(2, 2))  # noqa: E731
+    pool = lambda t: nn.max_pool(t, (2, 2), strides=(2, 2))
     queries = conv1x1(key_features, x, "query").reshape(b, h * w, key_features)
     keys = pool(conv1x1(key_features, x, "key")).reshape(b, -1, key_features)
     values = pool(conv1x1(value_features, x, "value")).reshape(b, -1, value_features)

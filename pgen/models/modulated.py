@@ -199,20 +199,23 @@ class EqualizedConv(nn.Module):
 
 
 def _constant_noise(shape, module: nn.Module):
-  """The layer's fixed noise image (H, W, 1): drawn from a key that its place in the
-  network names, so it needs no stored state and is the same in every process and run."""
+  """The layer's fixed noise image (H, W): drawn from a key that its place in the network
+  names, so it needs no stored state and is the same in every process and run."""
   path = "/".join(str(part) for part in module.scope.path)
-  return jax.random.normal(jax.random.PRNGKey(zlib.crc32(path.encode())), shape)
+  return jax.random.normal(jax.random.PRNGKey(zlib.crc32(path.encode())), (*shape, 1))[..., 0]
 
 
 class SynthesisLayer(nn.Module):
   """Modulated 3x3 convolution (optionally upsampling) + per-pixel noise with a learned
-  strength + bias + leaky ReLU (gain sqrt(2)) [+ clamp]."""
+  strength + bias + leaky ReLU (gain sqrt(2)) [+ clamp]. `stored_noise_const` keeps the
+  fixed noise image of noise_mode "const" as the variable batch_stats/noise_const (H, W),
+  as StyleGAN2-ADA's buffer of that name, instead of deriving it from the layer's name."""
   features: int
   kit: layers.LayerKit
   up: bool = False
   fused: bool = False
   conv_clamp: float = 0.0
+  stored_noise_const: bool = False
 
   @nn.compact
   def __call__(self, x, w, noise_mode: str = "random"):
@@ -223,10 +226,13 @@ class SynthesisLayer(nn.Module):
     x = modulated_conv(x.astype(self.kit.dtype), kernel / np.sqrt(9 * in_features), styles,
                        fused=self.fused, up=self.up)
     strength = self.param("noise_strength", nn.initializers.zeros, (), self.kit.param_dtype)
+    stored = (self.variable("batch_stats", "noise_const", _constant_noise, x.shape[1:3], self)
+              if self.stored_noise_const else None)
     if noise_mode == "random":
       noise = jax.random.normal(self.make_rng("noise"), (*x.shape[:3], 1))
     elif noise_mode == "const":
-      noise = _constant_noise(x.shape[1:3] + (1,), self)[None]
+      const = _constant_noise(x.shape[1:3], self) if stored is None else stored.value
+      noise = const[None, :, :, None]
     elif noise_mode == "none":
       noise = None
     else:

@@ -27,6 +27,9 @@ per stage towards the base map, capped by model.max_width). The grouped convolut
 model.cardinality groups at the widest stage and proportionally fewer at narrower ones, so
 every group has as many channels (the paper: 96 groups of 16 at width 768, expansion 2).
 The paper trains it with the relativistic pairing loss and R1 + R2 (pgen/gan/losses.py).
+
+The same functions as the official networks (pgen/models/official_r3gan.py converts their
+weights) with model.resample_border="zeros", the official code's resampling borders.
 """
 
 import math
@@ -37,7 +40,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pgen.core.config_keys import Key, at_least
+from pgen.core.config_keys import Key, at_least, one_of
 from pgen.data import options as data_options
 from pgen.models import layers, resample, resnet
 
@@ -50,6 +53,7 @@ ACTIVATION_GAIN = math.sqrt(2.0 / (1.0 + NEGATIVE_SLOPE ** 2))
 # [1, 2, 1] itself in resample.upsample_2x would keep every input pixel on the odd outputs
 # and shift the image by a quarter of an input pixel per stage.
 RESAMPLE_TAPS = tuple(np.convolve((1, 2, 1), (1, 1)).tolist())
+RESAMPLE_BORDERS = ("edge", "zeros")  # model.resample_border
 
 # The keys only this family reads (it shares model.max_width with resnet). Other families
 # ignore them, as they ignore each other's sizes.
@@ -69,6 +73,11 @@ CONFIG_KEYS = (
         "block-diagonal kernel (the same parameters and function): 2-20x faster to train on "
         "CPUs, where XLA's grouped convolutions are slow (bench/bench_conv_forms.py); "
         "model.cardinality times the FLOPs, so leave it off on accelerators."),
+    Key("model.resample_border", "edge",
+        "R3GAN: what the 2x resampling sees beyond the border: \"edge\" (the border pixels "
+        "repeated: a constant map stays constant) or \"zeros\" (the official code's "
+        "upfirdn2d: border pixels attenuated), which imported official weights select.",
+        one_of(RESAMPLE_BORDERS)),
 )
 
 
@@ -138,10 +147,10 @@ def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
   makes both class-conditional."""
   kit = layers.LayerKit(kernel_init=msr_init(), activation=leaky_relu, dtype=dtype,
                         param_dtype=param_dtype, label_sizes=tuple(label_sizes))
-  shared = dict(max_width=model.max_width, expansion=model.expansion,
-                cardinality=model.cardinality, blocks_per_stage=model.blocks_per_stage,
-                grouped_conv_dense=model.grouped_conv_dense,
-                num_classes=num_classes, kit=kit)
+  shared = {"max_width": model.max_width, "expansion": model.expansion,
+            "cardinality": model.cardinality, "blocks_per_stage": model.blocks_per_stage,
+            "grouped_conv_dense": model.grouped_conv_dense,
+            "resample_border": model.resample_border, "num_classes": num_classes, "kit": kit}
   generator = Generator(image_size=tuple(image_shape[:2]), channels=image_shape[2],
                         width=model.g_width, **shared)
   discriminator = Discriminator(width=model.d_width, conditioning=model.conditioning,
@@ -153,16 +162,22 @@ def leaky_relu(x):
   return nn.leaky_relu(x, NEGATIVE_SLOPE)
 
 
-def upsample(x: jnp.ndarray) -> jnp.ndarray:
-  """(B, H, W, C) -> (B, 2H, 2W, C), bilinear (half-pixel centres, edges repeated: a
-  constant image stays constant, as jax.image.resize's "bilinear" does)."""
+def upsample(x: jnp.ndarray, border: str = "edge") -> jnp.ndarray:
+  """(B, H, W, C) -> (B, 2H, 2W, C), bilinear (half-pixel centres). `border` "edge": edges
+  repeated (a constant image stays constant, as jax.image.resize's "bilinear" does);
+  "zeros": zero padding, as the official upfirdn2d.upsample2d."""
+  if border == "zeros":
+    return resample.upsample_2x(x, RESAMPLE_TAPS)
   padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
   return resample.upsample_2x(padded, RESAMPLE_TAPS)[:, 2:-2, 2:-2]
 
 
-def downsample(x: jnp.ndarray) -> jnp.ndarray:
+def downsample(x: jnp.ndarray, border: str = "edge") -> jnp.ndarray:
   """(B, H, W, C) -> (B, H/2, W/2, C): the [1, 3, 3, 1] / 8 filter over each 4x4 window
-  around a 2x2 block, edges repeated (a constant image stays constant)."""
+  around a 2x2 block; beyond the border edges repeated (a constant image stays constant)
+  or, with `border` "zeros", zeros (the official upfirdn2d.downsample2d)."""
+  if border == "zeros":
+    return resample.downsample_2x(x, RESAMPLE_TAPS)
   padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode="edge")
   return resample.upfirdn2d(padded, resample.fir_filter(RESAMPLE_TAPS), down=2)
 
@@ -239,10 +254,11 @@ class ResidualBlock(nn.Module):
 class Resample(nn.Module):
   """Bilinear 2x up- or downsampling with a 1x1 convolution where the width changes, at the
   lower resolution (it commutes with the resampling: the same result at a quarter of the
-  cost): conv then up, or down then conv."""
+  cost): conv then up, or down then conv. `border`: see upsample."""
   features: int
   kit: layers.LayerKit
   up: bool
+  border: str = "edge"
 
   @nn.compact
   def __call__(self, x):
@@ -251,7 +267,9 @@ class Resample(nn.Module):
         return t
       return self.kit.dense(self.features, use_bias=False, name="project")(t)
 
-    return upsample(project(x)) if self.up else project(downsample(x))
+    if self.up:
+      return upsample(project(x), self.border)
+    return project(downsample(x, self.border))
 
 
 class GenerativeBasis(nn.Module):
@@ -277,6 +295,7 @@ class _Stages(nn.Module):
   cardinality: int = 8
   blocks_per_stage: int = 2
   grouped_conv_dense: bool = False  # GroupedConv3x3's form (the same parameters either way).
+  resample_border: str = "edge"  # One of RESAMPLE_BORDERS.
   num_classes: int = 0  # 0: unconditional (labels are ignored).
   kit: layers.LayerKit = layers.LayerKit(kernel_init=msr_init(), activation=leaky_relu)
 
@@ -317,7 +336,7 @@ class Generator(_Stages):
     x = GenerativeBasis(layers.base_size(self.image_size), widths[0], kit)(x)
     for stage, (features, groups) in enumerate(zip(widths, group_counts)):
       if stage:
-        x = Resample(features, kit, up=True)(x)
+        x = Resample(features, kit, up=True, border=self.resample_border)(x)
       x = self.blocks(kit, x, groups, gain)
     x = kit.dense(self.channels, use_bias=False, name="to_image")(x)
     return x.astype(jnp.float32)  # Images leave in float32 whatever kit.dtype.
@@ -345,7 +364,7 @@ class Discriminator(_Stages):
     x = kit.dense(widths[0], use_bias=False, name="from_image")(x)
     for stage, (features, groups) in enumerate(zip(widths, group_counts)):
       if stage:
-        x = Resample(features, kit, up=False)(x)
+        x = Resample(features, kit, up=False, border=self.resample_border)(x)
       if stage == len(widths) - 1 and self.minibatch_std:
         x = layers.MinibatchStdDev(self.minibatch_std)(x)
         x = kit.dense(features, use_bias=False, name="minibatch_std_project")(x)

@@ -25,6 +25,11 @@ projects the output onto the label mapped by its own small mapping network (Styl
 cmap); "acgan" adds a class head.
 
 Widths: a block of height h has min(channel_base // h, channel_max) channels.
+
+The same functions as StyleGAN2-ADA's official networks (pgen/models/official_stylegan2.py
+converts their weights; tests/unit/models/test_official_parity.py compares the outputs),
+with two options the imported weights select: `stored_noise_const` (the const noise images
+as state, not derived from the layer's name) and `minibatch_std_form="stylegan2_ada"`.
 """
 
 import flax.linen as nn
@@ -33,7 +38,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from pgen.core.config_keys import Key, above_up_to, at_least, between
+from pgen.core.config_keys import Key, above_up_to, at_least, between, one_of
 from pgen.models import layers, resample
 from pgen.models.modulated import (NOISE_MODES, EqualizedConv, EqualizedDense, SynthesisLayer,
                                    ToRGB, at_least_float32, leaky_relu, normalize_second_moment)
@@ -42,6 +47,9 @@ from pgen.models.modulated import (NOISE_MODES, EqualizedConv, EqualizedDense, S
 GENERATION_OPTIONS = ("truncation", "noise_mode")
 W_AVG_BETA = 0.995  # Decay of the running mean of w per training forward pass.
 SKIP_GAIN = float(np.sqrt(0.5))  # Residual sum of the discriminator's blocks.
+# model.minibatch_std_form: pgen's layer, or StyleGAN2-ADA's (strided groups, its epsilon).
+MINIBATCH_STD_FORMS = {"pgen": {"strided": False, "epsilon": layers.MINIBATCH_STD_EPSILON},
+                       "stylegan2_ada": {"strided": True, "epsilon": 1e-8}}
 
 # The keys only this family reads; latent_dim is its z, minibatch_std its group size.
 CONFIG_KEYS = (
@@ -65,6 +73,20 @@ CONFIG_KEYS = (
     Key("model.fused_modconv", False,
         "Modulated convolutions as one grouped convolution over per-sample weights (True), or "
         "by scaling activations around one shared convolution (False); the same function."),
+    Key("model.d_mapping_layers", 0,
+        "Dense layers of the projection discriminator's label mapping (StyleGAN2-ADA's cmap); "
+        "0 = as model.mapping_layers (StyleGAN2-ADA's train.py leaves it at 8).", at_least(0)),
+    Key("model.minibatch_std_form", "pgen",
+        "D's minibatch stddev: \"pgen\" (groups of consecutive examples, which stay on one "
+        "device when the batch is sharded; epsilon 1e-4 for bounded gradients) or "
+        "\"stylegan2_ada\" (the official layer: group j holds examples j, j + B/G, ...; "
+        "epsilon 1e-8), which imported official weights select.",
+        one_of(tuple(MINIBATCH_STD_FORMS))),
+    Key("model.stored_noise_const", False,
+        "Keep each synthesis layer's fixed noise image (noise_mode \"const\") in the "
+        "generator's batch_stats, as the official networks keep their noise_const buffers "
+        "(imported weights select it); False derives it from the layer's name, with no state "
+        "(the same values as a fresh stored one)."),
 )
 
 
@@ -86,7 +108,15 @@ def _path_length_only_here(config: ml_collections.ConfigDict) -> str | None:
           "none, so set loss.pl_weight=0.")
 
 
-CONFIG_RULES = (_no_spectral_norm, _path_length_only_here)
+def _minibatch_std_form_only_here(config: ml_collections.ConfigDict) -> str | None:
+  form = config.model.minibatch_std_form
+  if form == "pgen" or config.model.name == "stylegan2":
+    return None
+  return (f"model.minibatch_std_form={form!r} is read by model.name='stylegan2' only; "
+          f"model.name={config.model.name!r} has pgen's layer, so leave it at 'pgen'.")
+
+
+CONFIG_RULES = (_no_spectral_norm, _path_length_only_here, _minibatch_std_form_only_here)
 
 
 def level_widths(image_size, channel_base: int, channel_max: int) -> list[int]:
@@ -109,15 +139,18 @@ def build(model: ml_collections.ConfigDict, image_shape, num_classes: int, *,
   widths = tuple(level_widths(image_size, model.channel_base, model.channel_max))
   kit = layers.LayerKit(activation=leaky_relu, dtype=dtype, param_dtype=param_dtype,
                         label_sizes=tuple(label_sizes))
-  mapping = dict(w_dim=model.w_dim, mapping_layers=model.mapping_layers,
-                 mapping_lr_multiplier=model.mapping_lr_multiplier)
+  mapping = {"w_dim": model.w_dim, "mapping_layers": model.mapping_layers,
+             "mapping_lr_multiplier": model.mapping_lr_multiplier}
   generator = Generator(
       image_size=image_size, channels=image_shape[2], widths=widths, num_classes=num_classes,
       style_mixing_probability=model.style_mixing_probability, conv_clamp=model.conv_clamp,
-      fused_modconv=model.fused_modconv, kit=kit, **mapping)
+      fused_modconv=model.fused_modconv, stored_noise_const=model.stored_noise_const, kit=kit,
+      **mapping)
+  label_mapping = dict(mapping, mapping_layers=model.d_mapping_layers or model.mapping_layers)
   discriminator = Discriminator(
       widths=widths[::-1], conditioning=model.conditioning, num_classes=num_classes,
-      minibatch_std=model.minibatch_std, conv_clamp=model.conv_clamp, kit=kit, **mapping)
+      minibatch_std=model.minibatch_std, minibatch_std_form=model.minibatch_std_form,
+      conv_clamp=model.conv_clamp, kit=kit, **label_mapping)
   return generator, discriminator
 
 
@@ -167,11 +200,13 @@ class SynthesisNetwork(nn.Module):
   kit: layers.LayerKit
   fused_modconv: bool = False
   conv_clamp: float = 0.0
+  stored_noise_const: bool = False
 
   @nn.compact
   def __call__(self, ws, noise_mode: str = "random"):
     base_h, base_w = layers.base_size(self.image_size)
-    layer = dict(kit=self.kit, fused=self.fused_modconv, conv_clamp=self.conv_clamp)
+    layer = {"kit": self.kit, "fused": self.fused_modconv, "conv_clamp": self.conv_clamp}
+    synthesis_layer = dict(layer, stored_noise_const=self.stored_noise_const)
     const = self.param("const", nn.initializers.normal(1.0), (base_h, base_w, self.widths[0]),
                        self.kit.param_dtype)
     x = jnp.broadcast_to(const, (ws.shape[0], *const.shape))
@@ -181,10 +216,10 @@ class SynthesisNetwork(nn.Module):
       name = f"b{h}x{w}"
       first = 2 * level - 1  # Index of the block's first w (the base block has one conv).
       if level:
-        x = SynthesisLayer(features, up=True, name=f"{name}_conv0", **layer)(
+        x = SynthesisLayer(features, up=True, name=f"{name}_conv0", **synthesis_layer)(
             x, ws[:, first], noise_mode)
-      x = SynthesisLayer(features, name=f"{name}_conv1", **layer)(x, ws[:, first + 1],
-                                                                  noise_mode)
+      x = SynthesisLayer(features, name=f"{name}_conv1", **synthesis_layer)(
+          x, ws[:, first + 1], noise_mode)
       rgb = ToRGB(self.channels, name=f"{name}_torgb", **layer)(x, ws[:, first + 2])
       rgb = at_least_float32(rgb)  # Images leave in float32 whatever the compute dtype.
       image = rgb if image is None else resample.upsample_2x(image) + rgb
@@ -209,6 +244,7 @@ class Generator(nn.Module):
   style_mixing_probability: float = 0.0
   conv_clamp: float = 0.0
   fused_modconv: bool = False
+  stored_noise_const: bool = False
 
   @property
   def num_ws(self) -> int:
@@ -218,7 +254,8 @@ class Generator(nn.Module):
     self.mapping = MappingNetwork(self.w_dim, self.mapping_layers, self.mapping_lr_multiplier,
                                   self.num_classes, self.kit)
     self.synthesis = SynthesisNetwork(self.image_size, self.channels, self.widths, self.kit,
-                                      self.fused_modconv, self.conv_clamp)
+                                      self.fused_modconv, self.conv_clamp,
+                                      self.stored_noise_const)
 
   def __call__(self, z, labels=None, train: bool = False, truncation_psi=1.0,
                noise_mode: str | None = None):
@@ -257,7 +294,7 @@ class DiscriminatorBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    conv = dict(kit=self.kit, conv_clamp=self.conv_clamp)
+    conv = {"kit": self.kit, "conv_clamp": self.conv_clamp}
     skip = EqualizedConv(self.features, 1, self.kit, down=True, use_bias=False,
                          activate=False, gain=SKIP_GAIN, name="skip")(x)  # Never clamped.
     x = EqualizedConv(x.shape[-1], 3, name="conv0", **conv)(x)
@@ -276,6 +313,7 @@ class Discriminator(nn.Module):
   conditioning: str = "none"
   num_classes: int = 0
   minibatch_std: int = 0  # Group size; 0 = off.
+  minibatch_std_form: str = "pgen"  # A key of MINIBATCH_STD_FORMS.
   conv_clamp: float = 0.0
 
   @nn.compact
@@ -284,12 +322,13 @@ class Discriminator(nn.Module):
     conditional = self.conditioning != "none"
     labels = layers.check_labels(labels, x.shape[0], self.num_classes if conditional else 0,
                                  self)
-    conv = dict(kit=self.kit, conv_clamp=self.conv_clamp)
+    conv = {"kit": self.kit, "conv_clamp": self.conv_clamp}
     x = EqualizedConv(self.widths[0], 1, name="from_rgb", **conv)(x.astype(self.kit.dtype))
     for features in self.widths[1:]:
       x = DiscriminatorBlock(features, name=f"b{x.shape[1]}x{x.shape[2]}", **conv)(x)
     if self.minibatch_std:
-      x = layers.MinibatchStdDev(self.minibatch_std)(x)
+      x = layers.MinibatchStdDev(self.minibatch_std,
+                                 **MINIBATCH_STD_FORMS[self.minibatch_std_form])(x)
     x = EqualizedConv(self.widths[-1], 3, name="epilogue_conv", **conv)(x)
     h = EqualizedDense(self.widths[-1], self.kit, activate=True, name="epilogue_fc")(
         x.reshape(x.shape[0], -1))

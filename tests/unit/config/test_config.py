@@ -131,6 +131,8 @@ REFUSED = {
     "model.downsample": "avgpool", "model.expansion": 0, "model.cardinality": 0,
     "model.blocks_per_stage": 0, "feedback.weight": -1.0,
     "data.label_keys": ("label", "label"),
+    "model.d_mapping_layers": -1, "model.minibatch_std_form": "official",
+    "model.resample_border": "reflect",
 }
 
 
