@@ -1,5 +1,5 @@
 """pgen's StyleGAN2 and R3GAN are the official networks: on the fixtures of
-../shared/fixtures/official_parity (random weights of the official StyleGAN2-ADA and R3GAN
+tests/data/official_parity (random weights of the official StyleGAN2-ADA and R3GAN
 networks, inputs and the official outputs, made with the official code at the commits its
 README names), pgen's networks built from the config that pgen.models.official_stylegan2 /
 official_r3gan make of the official constructor kwargs, holding the converted weights,
@@ -19,8 +19,10 @@ from pgen import config as config_lib
 from pgen.models import build_models, official_r3gan, official_stylegan2, r3gan
 from pgen.models.official import WeightsMismatchError
 
-FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), *[os.pardir] * 4,
-                        "shared", "fixtures", "official_parity")
+# A copy of the fixtures made with the official code (their README.md says how), so that a
+# clean clone tests itself.
+FIXTURES = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, os.pardir,
+                        "data", "official_parity")
 STYLEGAN2_FIXTURES = ("sg2ada_g32_gray", "sg2ada_g64_rgb_cond")
 CONVERTERS = {"sg2ada_g32_gray": official_stylegan2, "sg2ada_g64_rgb_cond": official_stylegan2,
               "r3gan_32_rgb": official_r3gan}
@@ -32,8 +34,7 @@ def load(name: str):
   path = os.path.join(FIXTURES, name)
   missing = [f"{path}{suffix}" for suffix in (".json", ".G.npz", ".D.npz", ".io.npz")
              if not os.path.isfile(f"{path}{suffix}")]
-  assert not missing, (f"The official parity fixtures are missing: {missing}; they live in "
-                       "../shared/fixtures/official_parity next to the repository.")
+  assert not missing, f"The official parity fixtures are missing: {missing}."
   with open(f"{path}.json") as f:
     settings = json.load(f)
   arrays = [dict(np.load(f"{path}{suffix}")) for suffix in (".G.npz", ".D.npz", ".io.npz")]
