@@ -22,6 +22,7 @@ import flax
 import jax
 import numpy as np
 
+from pgen.data import options as data_options
 from pgen.errors import PgenError
 
 # upfirdn2d.setup_filter([1, 3, 3, 1]): the resampling filter every official layer stores.
@@ -113,6 +114,19 @@ class OfficialState:
           f"{len(left)} tensor(s) of the official {self.network} have no place in the pgen "
           f"network built from the config: {', '.join(left)}. The config does not describe "
           "this network (or the file holds another network's tensors).")
+
+
+def square_side(config, model_name: str, family: str) -> int:
+  """The image side of `config`, after checking it is a `model_name` model of square images
+  (the official `family` networks are square)."""
+  if config.model.name != model_name:
+    raise WeightsMismatchError(f"model.name={config.model.name!r}: {family} weights go into "
+                               f"model.name={model_name!r}.")
+  height, width = data_options.target_size(config.data.resolution)
+  if height != width:
+    raise WeightsMismatchError(f"data.resolution={config.data.resolution!r}: the official "
+                               f"{family} networks are square.")
+  return height
 
 
 def _same_setting(given, value) -> bool:

@@ -30,10 +30,9 @@ import ml_collections
 import numpy as np
 
 from pgen import models
-from pgen.data import options as data_options
 from pgen.models import r3gan
 from pgen.models.official import (Converted, OfficialState, WeightsMismatchError, assemble,
-                                  expected_shapes, read_kwargs)
+                                  expected_shapes, read_kwargs, square_side)
 
 _REQUIRED = ("WidthPerStage", "CardinalityPerStage", "BlocksPerStage", "ExpansionFactor",
              "c_dim", "img_resolution")
@@ -163,21 +162,9 @@ def _stages(tensors: OfficialState) -> int:
   return count
 
 
-def _check_config(config: ml_collections.ConfigDict) -> int:
-  """The image side, after checking that `config` is an R3GAN of square images."""
-  if config.model.name != "r3gan":
-    raise WeightsMismatchError(f"model.name={config.model.name!r}: R3GAN weights go into "
-                               "model.name='r3gan'.")
-  height, width = data_options.target_size(config.data.resolution)
-  if height != width:
-    raise WeightsMismatchError(f"data.resolution={config.data.resolution!r}: the official "
-                               "R3GAN networks are square.")
-  return height
-
-
 def _labels_and_module(config, tensors: OfficialState, image_channels: int, which: int):
   """(image side, labels for init, pgen's generator (which=0) or discriminator (1))."""
-  side = _check_config(config)
+  side = square_side(config, "r3gan", "R3GAN")
   num_classes = (0 if config.model.conditioning == "none"
                  else tensors.shape("Model.EmbeddingLayer.weight")[1])
   network = models.build_models(config, (side, side, image_channels), num_classes)[which]

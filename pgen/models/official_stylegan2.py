@@ -32,9 +32,8 @@ import ml_collections
 import numpy as np
 
 from pgen import models
-from pgen.data import options as data_options
 from pgen.models.official import (Converted, OfficialState, WeightsMismatchError, assemble,
-                                  expected_shapes, read_kwargs)
+                                  expected_shapes, read_kwargs, square_side)
 
 # Official settings that change precision or training only, not the function.
 _PRECISION_AND_TRAINING = ("num_fp16_res", "fp16_channels_last", "freeze_layers", "w_avg_beta")
@@ -214,23 +213,12 @@ def _num_classes(config: ml_collections.ConfigDict, tensors: OfficialState) -> i
   return tensors.shape("mapping.embed.weight")[1]
 
 
-def _square_side(config: ml_collections.ConfigDict) -> int:
-  if config.model.name != "stylegan2":
-    raise WeightsMismatchError(f"model.name={config.model.name!r}: StyleGAN2-ADA weights go "
-                               "into model.name='stylegan2'.")
-  height, width = data_options.target_size(config.data.resolution)
-  if height != width:
-    raise WeightsMismatchError(f"data.resolution={config.data.resolution!r}: the official "
-                               "StyleGAN2-ADA networks are square.")
-  return height
-
-
 def generator_variables(config: ml_collections.ConfigDict,
                         state: Mapping[str, np.ndarray]) -> dict:
   """pgen's generator variables ({"params", "batch_stats"}) holding the official
   Generator's `state` (its state_dict, numpy arrays by official name), for the generator
   that models.build_models makes from `config` (see `config`)."""
-  side = _square_side(config)
+  side = square_side(config, "stylegan2", "StyleGAN2-ADA")
   tensors = OfficialState(state, "StyleGAN2-ADA generator")
   channels = tensors.shape("synthesis.b4.torgb.weight")[0]
   num_classes = _num_classes(config, tensors)
@@ -272,7 +260,7 @@ def discriminator_variables(config: ml_collections.ConfigDict,
   """pgen's discriminator variables ({"params"}) holding the official Discriminator's
   `state` (its state_dict, numpy arrays by official name), for the discriminator that
   models.build_models makes from `config` (see `config`)."""
-  side = _square_side(config)
+  side = square_side(config, "stylegan2", "StyleGAN2-ADA")
   tensors = OfficialState(state, "StyleGAN2-ADA discriminator")
   channels = tensors.shape(f"b{side}.fromrgb.weight")[1]
   num_classes = _num_classes(config, tensors)

@@ -118,20 +118,20 @@ def _listing_again_if_a_step_vanished(directory: str, list_steps):
         raise
 
 
-def _leaf_name(path) -> str:
+def leaf_name(path) -> str:
   return ".".join(str(next(getattr(key, a) for a in ("key", "name", "idx") if hasattr(key, a)))
                   for key in path)
 
 
-def _leaves_by_name(tree) -> dict:
+def leaves_by_name(tree) -> dict:
   """{"g_params.Conv_0.kernel": leaf} of a state, a checkpoint's metadata or restored tree."""
-  return {_leaf_name(path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
+  return {leaf_name(path): leaf for path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]}
 
 
 def _layout(tree) -> dict[str, tuple]:
   """{"g_params.Conv_0.kernel": (shape, dtype)} of a state or of a checkpoint's metadata."""
   return {name: (tuple(leaf.shape), np.dtype(leaf.dtype).name)
-          for name, leaf in _leaves_by_name(tree).items()}
+          for name, leaf in leaves_by_name(tree).items()}
 
 
 def _check_fits(manager, step: int, metadata, abstract_state) -> None:
@@ -194,16 +194,16 @@ def _on_disk_target(metadata, abstract_state):
   at its leaves, matched by name (_check_fits checked the names match). Restoring into it,
   not into the state, lets a field that is empty here (e.g. path_length_mean=None) be
   absent from a checkpoint written before the field existed."""
-  by_name = _leaves_by_name(abstract_state)
-  return jax.tree_util.tree_map_with_path(lambda path, _: by_name[_leaf_name(path)],
+  by_name = leaves_by_name(abstract_state)
+  return jax.tree_util.tree_map_with_path(lambda path, _: by_name[leaf_name(path)],
                                           metadata.tree)
 
 
 def _by_name_into(restored, abstract_state):
   """The restored arrays (in the checkpoint's tree) placed into the state's tree."""
-  by_name = _leaves_by_name(restored)
+  by_name = leaves_by_name(restored)
   paths, treedef = jax.tree_util.tree_flatten_with_path(abstract_state)
-  return jax.tree_util.tree_unflatten(treedef, [by_name[_leaf_name(path)] for path, _ in paths])
+  return jax.tree_util.tree_unflatten(treedef, [by_name[leaf_name(path)] for path, _ in paths])
 
 
 def _everywhere(ok: bool) -> bool:
@@ -276,9 +276,9 @@ def _set_aside(manager, damaged: list[int], workdir: str | None) -> None:
 
 def save(manager: ocp.CheckpointManager, step: int, state, *,
          metrics: dict | None = None) -> None:
-  """Starts an async save of `step` (the training loop decides when: pgen.training.loop.due_actions).
-  `metrics` (e.g. {"fd": ...}) rank the checkpoint for the keep-best policy. A disk without
-  room for it is an error before anything is written."""
+  """Starts an async save of `step` (the training loop decides when:
+  pgen.training.loop.due_actions). `metrics` (e.g. {"fd": ...}) rank the checkpoint for the
+  keep-best policy. A disk without room for it is an error before anything is written."""
   _check_room(manager, step, state)
   manager.save(step, args=ocp.args.StandardSave(state), force=True, metrics=metrics)
 

@@ -96,12 +96,11 @@ def transplant(fresh, source) -> tuple[object, list[str], list[str]]:
   """`fresh` (a tree of arrays) with each leaf that `source` has under the same name and
   shape replaced by the source's (cast to the fresh leaf's dtype, on its sharding); returns
   (the tree, names copied, names kept fresh with why)."""
-  by_name = {jax.tree_util.keystr(path): leaf
-             for path, leaf in jax.tree_util.tree_flatten_with_path(source or {})[0]}
+  by_name = checkpointing.leaves_by_name(source or {})
   copied, kept = [], []
 
   def take(path, leaf):
-    name = jax.tree_util.keystr(path)
+    name = checkpointing.leaf_name(path)
     found = by_name.get(name)
     if found is None or np.shape(found) != leaf.shape:
       kept.append(f"{name} ({'absent' if found is None else f'shape {np.shape(found)}'} "
@@ -122,8 +121,8 @@ def start_from(config, state, image_shape: tuple) -> tuple[object, dict]:
   for part in COPIED_PARTS:
     tree, part_copied, part_kept = transplant(getattr(state, part), source.parts[part])
     replaced[part] = tree
-    copied += [part + name for name in part_copied]
-    kept += [part + name for name in part_kept]
+    copied += [f"{part}.{name}" for name in part_copied]
+    kept += [f"{part}.{name}" for name in part_kept]
   logging.info("init.from=%s (step %d, SHA-256 %s): %d arrays copied; %d start fresh%s",
                source.path, source.step, source.sha256[:12], len(copied), len(kept),
                "".join(f"\n  {name}" for name in kept))
